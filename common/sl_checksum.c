@@ -1,0 +1,75 @@
+#include "sl_checksum.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+struct sl_checksum {
+    XXH3_state_t *st;
+};
+
+sl_checksum *sl_checksum_new(void)
+{
+    sl_checksum *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->st = XXH3_createState();
+    if (!c->st) {
+        free(c);
+        return NULL;
+    }
+    XXH3_128bits_reset(c->st);
+    return c;
+}
+
+void sl_checksum_free(sl_checksum *c)
+{
+    if (c) {
+        XXH3_freeState(c->st);
+        free(c);
+    }
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void sl_checksum_tensor_header(sl_checksum *c, const char *name, size_t name_len, uint32_t type,
+                               uint32_t n_dims, const uint64_t *ne)
+{
+    uint8_t buf[8];
+    put_le(buf, name_len, 8);
+    XXH3_128bits_update(c->st, buf, 8);
+    XXH3_128bits_update(c->st, name, name_len);
+    put_le(buf, type, 4);
+    put_le(buf + 4, n_dims, 4);
+    XXH3_128bits_update(c->st, buf, 8);
+    for (uint32_t i = 0; i < n_dims; i++) {
+        put_le(buf, ne[i], 8);
+        XXH3_128bits_update(c->st, buf, 8);
+    }
+}
+
+void sl_checksum_update(sl_checksum *c, const void *data, size_t len)
+{
+    XXH3_128bits_update(c->st, data, len);
+}
+
+static void format(XXH128_hash_t h, char *out)
+{
+    snprintf(out, SL_CHECKSUM_STRLEN + 1, "%s%016llx%016llx", SL_CHECKSUM_PREFIX,
+             (unsigned long long)h.high64, (unsigned long long)h.low64);
+}
+
+void sl_checksum_final(sl_checksum *c, char *out)
+{
+    format(XXH3_128bits_digest(c->st), out);
+}
+
+void sl_checksum_bytes(const void *data, size_t len, char *out)
+{
+    format(XXH3_128bits(data, len), out);
+}
