@@ -32,10 +32,10 @@ sl_status sl_err_errno(sl_err *err, sl_status code, const char *fmt, ...)
     return code;
 }
 
-sl_status sl_err_prefix(sl_err *err, const char *fmt, ...)
+sl_status sl_err_prefix(sl_err *err, sl_status code, const char *fmt, ...)
 {
     if (!err)
-        return SL_OK;
+        return code;
     char head[256], old[sizeof err->msg];
     va_list ap;
     va_start(ap, fmt);
@@ -43,7 +43,8 @@ sl_status sl_err_prefix(sl_err *err, const char *fmt, ...)
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
     snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", head, old);
-    return err->code;
+    err->code = code;
+    return code;
 }
 
 const char *sl_status_name(sl_status code)

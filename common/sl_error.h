@@ -38,9 +38,10 @@ sl_status sl_err_set(sl_err *err, sl_status code, const char *fmt, ...)
 sl_status sl_err_errno(sl_err *err, sl_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prefixes the existing message with context ("reading x.gguf: ..."). */
-sl_status sl_err_prefix(sl_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Prefixes the existing message with context ("reading x.gguf: ...");
+ * returns code, so the status survives when err is NULL. */
+sl_status sl_err_prefix(sl_err *err, sl_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 const char *sl_status_name(sl_status code);
 

@@ -118,7 +118,7 @@ static sl_status take_kv(cursor *c, sl_gguf_kv *kv, uint64_t idx, sl_err *err)
     sl_str key;
     sl_status st = take_str(c, &key, "metadata key", err);
     if (st)
-        return sl_err_prefix(err, "metadata pair %llu", (unsigned long long)idx);
+        return sl_err_prefix(err, st, "metadata pair %llu", (unsigned long long)idx);
     if (key.len == 0 || key.len > SL_GGUF_MAX_KEY_LEN)
         return sl_err_set(err, SL_EFORMAT, "metadata pair %llu: key length %llu outside 1..%u",
                           (unsigned long long)idx, (unsigned long long)key.len, SL_GGUF_MAX_KEY_LEN);
@@ -130,13 +130,13 @@ static sl_status take_kv(cursor *c, sl_gguf_kv *kv, uint64_t idx, sl_err *err)
     kv->raw = c->p + c->off;
     st = take_u32(c, &kv->type, "value type", err);
     if (st)
-        return sl_err_prefix(err, "key '%s'", kv->key);
+        return sl_err_prefix(err, st, "key '%s'", kv->key);
     if (kv->type == SL_GGUF_ARRAY) {
         st = take_u32(c, &kv->arr_type, "array element type", err);
         if (!st)
             st = take_u64(c, &kv->arr_n, "array length", err);
         if (st)
-            return sl_err_prefix(err, "key '%s'", kv->key);
+            return sl_err_prefix(err, st, "key '%s'", kv->key);
         kv->val = c->p + c->off;
         if (kv->arr_type == SL_GGUF_ARRAY)
             return sl_err_set(err, SL_EUNSUPPORTED, "key '%s': nested arrays are not supported", kv->key);
@@ -148,7 +148,7 @@ static sl_status take_kv(cursor *c, sl_gguf_kv *kv, uint64_t idx, sl_err *err)
                 sl_str s;
                 st = take_str(c, &s, "array string", err);
                 if (st)
-                    return sl_err_prefix(err, "key '%s' element %llu", kv->key, (unsigned long long)i);
+                    return sl_err_prefix(err, st, "key '%s' element %llu", kv->key, (unsigned long long)i);
             }
         } else {
             size_t es = sl_gguf_vtype_size(kv->arr_type);
@@ -180,7 +180,7 @@ static sl_status take_tensor(cursor *c, sl_gguf_tensor *t, uint64_t idx, sl_err 
     sl_str name;
     sl_status st = take_str(c, &name, "tensor name", err);
     if (st)
-        return sl_err_prefix(err, "tensor %llu", (unsigned long long)idx);
+        return sl_err_prefix(err, st, "tensor %llu", (unsigned long long)idx);
     if (name.len == 0 || name.len > SL_GGUF_MAX_KEY_LEN || memchr(name.ptr, '\0', (size_t)name.len))
         return sl_err_set(err, SL_EFORMAT, "tensor %llu: name is empty, longer than %u bytes or holds a NUL",
                           (unsigned long long)idx, SL_GGUF_MAX_KEY_LEN);
@@ -189,7 +189,7 @@ static sl_status take_tensor(cursor *c, sl_gguf_tensor *t, uint64_t idx, sl_err 
         return SL_ENOMEM;
     st = take_u32(c, &t->n_dims, "dimension count", err);
     if (st)
-        return sl_err_prefix(err, "tensor '%s'", t->name);
+        return sl_err_prefix(err, st, "tensor '%s'", t->name);
     if (t->n_dims < 1 || t->n_dims > SL_GGUF_MAX_DIMS)
         return sl_err_set(err, SL_EFORMAT, "tensor '%s': %u dimensions (1..%d allowed)", t->name, t->n_dims,
                           SL_GGUF_MAX_DIMS);
@@ -198,7 +198,7 @@ static sl_status take_tensor(cursor *c, sl_gguf_tensor *t, uint64_t idx, sl_err 
     for (uint32_t d = 0; d < t->n_dims; d++) {
         st = take_u64(c, &t->ne[d], "dimension", err);
         if (st)
-            return sl_err_prefix(err, "tensor '%s'", t->name);
+            return sl_err_prefix(err, st, "tensor '%s'", t->name);
         if (t->ne[d] == 0 || t->ne[d] > (uint64_t)INT64_MAX)
             return sl_err_set(err, SL_EFORMAT, "tensor '%s': dimension %u is %llu (1..2^63-1 allowed)", t->name, d,
                               (unsigned long long)t->ne[d]);
@@ -207,7 +207,7 @@ static sl_status take_tensor(cursor *c, sl_gguf_tensor *t, uint64_t idx, sl_err 
     if (!st)
         st = take_u64(c, &t->offset, "tensor offset", err);
     if (st)
-        return sl_err_prefix(err, "tensor '%s'", t->name);
+        return sl_err_prefix(err, st, "tensor '%s'", t->name);
     const sl_type_traits *tt = sl_type_get(t->type);
     if (!tt)
         return sl_err_set(err, SL_EUNSUPPORTED, "tensor '%s': unknown type id %u", t->name, t->type);
@@ -223,7 +223,7 @@ static sl_status take_tensor(cursor *c, sl_gguf_tensor *t, uint64_t idx, sl_err 
     uint64_t row;
     st = sl_type_row_bytes(t->type, t->ne[0], &row, err);
     if (st)
-        return sl_err_prefix(err, "tensor '%s'", t->name);
+        return sl_err_prefix(err, st, "tensor '%s'", t->name);
     uint64_t rows = n / t->ne[0];
     if (rows > (uint64_t)INT64_MAX / row)
         return sl_err_set(err, SL_ERANGE, "tensor '%s': byte size overflows 63 bits", t->name);
@@ -400,7 +400,7 @@ sl_status sl_gguf_open(const char *path, unsigned flags, sl_gguf **out, sl_err *
     st = sl_gguf_parse(m.data, m.size, flags, out, err);
     if (st) {
         sl_map_release(&m);
-        return sl_err_prefix(err, "%s", path);
+        return sl_err_prefix(err, st, "%s", path);
     }
     (*out)->map = m;
     return SL_OK;

@@ -239,7 +239,7 @@ static sl_status add_tensor(sl_gguf_writer *w, const char *name, uint32_t type, 
     }
     sl_status st = sl_type_row_bytes(type, t.ne[0], &t.row_bytes, err);
     if (st)
-        return sl_err_prefix(err, "tensor '%s'", name);
+        return sl_err_prefix(err, st, "tensor '%s'", name);
     t.nrows = n / t.ne[0];
     if (t.nrows > (uint64_t)INT64_MAX / t.row_bytes)
         return sl_err_set(err, SL_ERANGE, "tensor '%s' is too large", name);
@@ -358,7 +358,7 @@ static sl_status write_tensor(int fd, wtensor *t, sl_checksum *ck, uint8_t *chun
         }
     }
     if (st)
-        return sl_err_prefix(err, "tensor '%s'", t->name);
+        return sl_err_prefix(err, st, "tensor '%s'", t->name);
     *pos += t->nbytes;
     uint64_t padn = align_up(*pos, SL_WRITE_ALIGNMENT) - *pos;
     *pos += padn;
@@ -401,7 +401,7 @@ sl_status sl_gw_write(sl_gguf_writer *w, const char *path, char *checksum_out, s
     free(chunk);
     free(h.p);
     if (st)
-        return sl_err_prefix(err, "writing %s", path);
+        return sl_err_prefix(err, st, "writing %s", path);
     if (checksum_out)
         memcpy(checksum_out, sum, sizeof sum);
     return SL_OK;

@@ -190,7 +190,7 @@ static sl_status fill_rows(void *vctx, const char *name, uint64_t row0, uint64_t
         if (!st)
             st = sl_quantize_row(c->out_type, row, (uint8_t *)dst + r * c->out_row_bytes, ncols, err);
         if (st)
-            sl_err_prefix(err, "row %llu", (unsigned long long)(row0 + r));
+            sl_err_prefix(err, st, "row %llu", (unsigned long long)(row0 + r));
     }
     free(row);
     return st;

@@ -1,0 +1,201 @@
+/* Tensor types: half/bfloat16 conversions, golden blocks, quantization
+ * error bounds and the refusals (partial blocks, non-finite inputs). */
+#include <criterion/criterion.h>
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "sl_types.h"
+#include "test_support.h"
+
+static uint64_t rng = 0x1234567887654321ull;
+static uint32_t next32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+static float frand(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(next32() & 0xffffff) / 16777216.0f;
+}
+
+__attribute__((target("f16c"))) static uint16_t hw_f16(float f)
+{
+    return (uint16_t)_cvtss_sh(f, 0);
+}
+
+__attribute__((target("f16c"))) static float hw_f32(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+Test(types, fp16_matches_f16c_on_every_half_and_random_floats)
+{
+    if (!__builtin_cpu_supports("f16c"))
+        cr_skip_test("CPU lacks F16C: no hardware reference");
+    for (uint32_t h = 0; h < 65536; h++) {
+        float a = sl_fp16_to_fp32((uint16_t)h), b = hw_f32((uint16_t)h);
+        cr_assert(memcmp(&a, &b, 4) == 0 || (isnan(a) && isnan(b)), "half 0x%04x", h);
+        if (!isnan(a))
+            cr_assert_eq(sl_fp32_to_fp16(a), h, "round trip of half 0x%04x", h);
+    }
+    for (int i = 0; i < 2000000; i++) {
+        uint32_t bits = next32() ^ (next32() << 16);
+        float f;
+        memcpy(&f, &bits, 4);
+        uint16_t mine = sl_fp32_to_fp16(f), hw = hw_f16(f);
+        if (isnan(f))
+            cr_assert((mine & 0x7c00) == 0x7c00 && (mine & 0x3ff), "NaN stays NaN");
+        else
+            cr_assert_eq(mine, hw, "float bits 0x%08x: 0x%04x vs F16C 0x%04x", bits, mine, hw);
+    }
+}
+
+Test(types, fp16_known_values)
+{
+    cr_assert_eq(sl_fp32_to_fp16(1.0f), 0x3c00);
+    cr_assert_eq(sl_fp32_to_fp16(-2.0f), 0xc000);
+    cr_assert_eq(sl_fp32_to_fp16(65504.0f), 0x7bff);
+    cr_assert_eq(sl_fp32_to_fp16(65520.0f), 0x7c00, "halfway to 65536 rounds to infinity");
+    cr_assert_eq(sl_fp32_to_fp16(0x1p-24f), 0x0001);
+    cr_assert_eq(sl_fp32_to_fp16(0x1p-25f), 0x0000, "tie rounds to even zero");
+    cr_assert_eq(sl_fp32_to_fp16(0x1.8p-25f), 0x0001);
+    cr_assert_eq(sl_fp32_to_fp16(0.1f), 0x2e66);
+    cr_assert_eq(sl_fp32_to_fp16(1.0f / 3.0f), 0x3555);
+}
+
+Test(types, bf16_rounds_to_nearest_even)
+{
+    cr_assert_eq(sl_fp32_to_bf16(1.0f), 0x3f80);
+    cr_assert_eq(sl_fp32_to_bf16(1.00390625f), 0x3f80, "tie to even (down)");
+    cr_assert_eq(sl_fp32_to_bf16(1.01171875f), 0x3f82, "tie to even (up)");
+    cr_assert_eq(sl_fp32_to_bf16(-0.0f), 0x8000);
+    cr_assert(isnan(sl_bf16_to_fp32(sl_fp32_to_bf16(NAN))));
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = sl_bf16_to_fp32((uint16_t)h);
+        if (!isnan(f))
+            cr_assert_eq(sl_fp32_to_bf16(f), h);
+    }
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (c | 32) - 'a' + 10;
+}
+
+Test(types, golden_blocks_match_byte_for_byte)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/golden_blocks.txt", SL_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "missing %s", path);
+    char line[4096], name[64], tname[16];
+    int cases = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "case %63s %15s", name, tname) != 2)
+            continue;
+        const sl_type_traits *t = sl_type_by_name(tname);
+        cr_assert_not_null(t, "%s: type %s", name, tname);
+        float in[32];
+        cr_assert_not_null(fgets(line, sizeof line, f));
+        char *p = line + 3;
+        for (int i = 0; i < 32; i++)
+            in[i] = strtof(p, &p);
+        cr_assert_not_null(fgets(line, sizeof line, f));
+        uint8_t want[64], got[64];
+        size_t n = (strlen(line) - 5) / 2;
+        cr_assert_eq(n, t->block_bytes, "%s: expected %u bytes", name, t->block_bytes);
+        for (size_t i = 0; i < n; i++)
+            want[i] = (uint8_t)(hexval(line[4 + 2 * i]) << 4 | hexval(line[5 + 2 * i]));
+        sl_err err;
+        cr_assert_eq(sl_quantize_row(t->id, in, got, 32, &err), SL_OK, "%s: %s", name, err.msg);
+        cr_assert_arr_eq(got, want, n, "%s: bytes differ from the golden block", name);
+        float back[32];
+        cr_assert_eq(sl_dequantize_row(t->id, got, back, 32, &err), SL_OK);
+        cases++;
+    }
+    fclose(f);
+    cr_assert_eq(cases, 7, "golden cases read: %d", cases);
+}
+
+/* Every element's error is bounded by half a quantization step (plus the
+ * half-float rounding of the scale). */
+Test(types, quantize_error_within_bounds_on_random_rows)
+{
+    const uint32_t types[] = {SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_Q4_1, SL_TYPE_F16, SL_TYPE_BF16, SL_TYPE_F32};
+    enum { N = 4096 };
+    static float x[N], y[N];
+    static uint8_t q[N * 4];
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        for (int trial = 0; trial < 20; trial++) {
+            float range = powf(10.0f, frand(-4.0f, 3.0f));
+            for (int i = 0; i < N; i++)
+                x[i] = frand(-range, range);
+            sl_err err;
+            cr_assert_eq(sl_quantize_row(types[k], x, q, N, &err), SL_OK, "%s", err.msg);
+            cr_assert_eq(sl_dequantize_row(types[k], q, y, N, &err), SL_OK, "%s", err.msg);
+            for (int b = 0; b < N / 32; b++) {
+                float amax = 0, mn = x[b * 32], mx = x[b * 32];
+                for (int j = 0; j < 32; j++) {
+                    amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+                    mn = fminf(mn, x[b * 32 + j]);
+                    mx = fmaxf(mx, x[b * 32 + j]);
+                }
+                for (int j = 0; j < 32; j++) {
+                    int i = b * 32 + j;
+                    float e = fabsf(x[i] - y[i]), bound;
+                    switch (types[k]) {
+                    /* half a step, plus the half-float rounding of the scale
+                     * (relative 2^-11, absolute 2^-25 where the scale is a
+                     * subnormal half) times the largest code */
+                    case SL_TYPE_Q8_0: bound = amax / 254.0f + amax * 0x1p-10f + 127 * 0x1p-24f; break;
+                    case SL_TYPE_Q4_0: bound = amax / 8.0f * 1.001f + amax * 0x1p-10f + 8 * 0x1p-24f; break;
+                    case SL_TYPE_Q4_1:
+                        bound = (mx - mn) / 30.0f + (fabsf(mn) + mx - mn) * 0x1p-10f + 16 * 0x1p-24f;
+                        break;
+                    case SL_TYPE_F16: bound = fabsf(x[i]) * 0x1p-11f + 0x1p-25f; break;
+                    case SL_TYPE_BF16: bound = fabsf(x[i]) * 0x1p-8f; break;
+                    default: bound = 0; break;
+                    }
+                    cr_assert(e <= bound, "%s: |%g - %g| = %g > %g", sl_type_get(types[k])->name, x[i], y[i], e, bound);
+                }
+            }
+        }
+    }
+}
+
+Test(types, quantizers_refuse_partial_blocks_and_non_finite_values)
+{
+    float x[64] = {0};
+    uint8_t q[256];
+    sl_err err;
+    cr_assert_eq(sl_quantize_row(SL_TYPE_Q8_0, x, q, 33, &err), SL_EFORMAT);
+    cr_assert(strstr(err.msg, "whole number"), "%s", err.msg);
+    cr_assert_eq(sl_dequantize_row(SL_TYPE_Q4_0, q, x, 48, &err), SL_EFORMAT);
+    x[5] = NAN;
+    cr_assert_eq(sl_quantize_row(SL_TYPE_Q4_0, x, q, 32, &err), SL_ERANGE);
+    cr_assert(strstr(err.msg, "element 5"), "%s", err.msg);
+    x[5] = 1e9f; /* scale 1e9/127 does not fit a half */
+    cr_assert_eq(sl_quantize_row(SL_TYPE_Q8_0, x, q, 32, &err), SL_ERANGE);
+    cr_assert_eq(sl_quantize_row(SL_TYPE_Q4_K, x, q, 256, &err), SL_EUNSUPPORTED);
+}
+
+Test(types, table_matches_ggml_block_sizes)
+{
+    struct { const char *n; uint32_t id, be, bb; } k[] = {
+        {"f32", 0, 1, 4}, {"f16", 1, 1, 2}, {"q4_0", 2, 32, 18}, {"q4_1", 3, 32, 20}, {"q8_0", 8, 32, 34},
+        {"q4_K", 12, 256, 144}, {"q6_K", 14, 256, 210}, {"iq4_nl", 20, 32, 18}, {"bf16", 30, 1, 2}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        const sl_type_traits *t = sl_type_by_name(k[i].n);
+        cr_assert_not_null(t, "%s", k[i].n);
+        cr_assert_eq(t->id, k[i].id);
+        cr_assert_eq(t->block_elems, k[i].be);
+        cr_assert_eq(t->block_bytes, k[i].bb);
+    }
+    cr_assert_null(sl_type_get(4), "ids 4 and 5 were removed from ggml");
+    uint64_t b;
+    cr_assert_eq(sl_type_row_bytes(SL_TYPE_Q8_0, UINT64_MAX - 31, &b, NULL), SL_ERANGE);
+}
