@@ -25,13 +25,24 @@ Test(cuda, dequantize_matches_scalar_reference_bit_for_bit)
     }
 }
 
-Test(cuda, refuses_what_it_cannot_do)
+Test(cuda, probe_and_argument_checks_work_without_a_gpu)
 {
+    int n = sl_cuda_device_count(); /* 0 without a driver: never an error */
+    cr_assert_geq(n, 0);
+    float out[64];
+    uint8_t in[64] = {0};
+    sl_err err;
+    cr_assert_eq(sl_cuda_dequantize(SL_TYPE_Q8_0, in, 33, out, &err), SL_EFORMAT, "checked before any CUDA call");
+    cr_assert(strstr(err.msg, "whole number"), "%s", err.msg);
+    cr_assert_eq(sl_cuda_dequantize(9999, in, 32, out, &err), SL_EUNSUPPORTED);
+}
+
+Test(cuda, refuses_types_it_has_no_kernel_for)
+{
+    if (sl_cuda_device_count() == 0)
+        cr_skip_test("no CUDA device (or no driver) on this machine");
     float out[256];
     uint8_t in[256] = {0};
     sl_err err;
-    cr_assert_eq(sl_cuda_dequantize(SL_TYPE_Q8_0, in, 33, out, &err), SL_EFORMAT);
-    if (sl_cuda_device_count() == 0)
-        cr_skip_test("no CUDA device for the type check");
     cr_assert_eq(sl_cuda_dequantize(SL_TYPE_Q4_K, in, 256, out, &err), SL_EUNSUPPORTED);
 }
