@@ -94,14 +94,24 @@ static sl_status quantize_q4_1(const float *x, sl_block_q4_1 *y, uint64_t nb, sl
     return SL_OK;
 }
 
+/* A row both directions accept: a type sluice converts, whole blocks. */
+static sl_status check_row(uint32_t type, uint64_t n, const char *verb, const sl_type_traits **t, sl_err *err)
+{
+    *t = sl_type_get(type);
+    if (!*t || !(*t)->convertible)
+        return sl_err_set(err, SL_EUNSUPPORTED, "cannot %s type %s", verb, *t ? (*t)->name : "(unknown)");
+    if (n % (*t)->block_elems)
+        return sl_err_set(err, SL_EFORMAT, "row of %llu elements is not a whole number of %s blocks",
+                          (unsigned long long)n, (*t)->name);
+    return SL_OK;
+}
+
 sl_status sl_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, sl_err *err)
 {
-    const sl_type_traits *t = sl_type_get(type);
-    if (!t || !t->convertible)
-        return sl_err_set(err, SL_EUNSUPPORTED, "cannot quantize to type %s", t ? t->name : "(unknown)");
-    if (n % t->block_elems)
-        return sl_err_set(err, SL_EFORMAT, "row of %llu elements is not a whole number of %s blocks",
-                          (unsigned long long)n, t->name);
+    const sl_type_traits *t;
+    sl_status st = check_row(type, n, "quantize to", &t, err);
+    if (st)
+        return st;
     uint64_t nb = n / t->block_elems;
     switch (type) {
     case SL_TYPE_F32:
@@ -122,7 +132,7 @@ sl_status sl_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n
     default:
         break;
     }
-    sl_status st = check_finite(src, n, err);
+    st = check_finite(src, n, err);
     if (st)
         return st;
     switch (type) {
@@ -135,12 +145,10 @@ sl_status sl_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n
 
 sl_status sl_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n, sl_err *err)
 {
-    const sl_type_traits *t = sl_type_get(type);
-    if (!t || !t->convertible)
-        return sl_err_set(err, SL_EUNSUPPORTED, "cannot dequantize type %s", t ? t->name : "(unknown)");
-    if (n % t->block_elems)
-        return sl_err_set(err, SL_EFORMAT, "row of %llu elements is not a whole number of %s blocks",
-                          (unsigned long long)n, t->name);
+    const sl_type_traits *t;
+    sl_status st = check_row(type, n, "dequantize", &t, err);
+    if (st)
+        return st;
     uint64_t nb = n / t->block_elems;
     switch (type) {
     case SL_TYPE_F32:

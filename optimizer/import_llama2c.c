@@ -76,7 +76,10 @@ static sl_src_tensor *add1(sl_model_src *m, const char *name, uint64_t n, sl_err
     return sl_model_src_add(m, name, 1, &n, err);
 }
 
-static void set_source(sl_model_src *m, const char *kind, const char *ckpt, const sl_map *map)
+/* Provenance, name and (optionally) the vocabulary: the common tail of
+ * both llama2.c importers. */
+static sl_status finish(sl_model_src *m, const char *kind, const char *ckpt, const sl_map *map, const char *tokenizer,
+                        sl_err *err)
 {
     snprintf(m->source, sizeof m->source, "%s:%s", kind, base_name(ckpt));
     sl_checksum_bytes(map->data, map->size, m->parent_checksum);
@@ -84,6 +87,11 @@ static void set_source(sl_model_src *m, const char *kind, const char *ckpt, cons
     char *dot = strrchr(m->name, '.');
     if (dot)
         *dot = '\0';
+    if (!tokenizer)
+        return SL_OK;
+    sl_status st = sl_vocab_from_llama2c(tokenizer, m->hp.vocab, &m->vocab, err);
+    m->has_vocab = st == SL_OK;
+    return st;
 }
 
 sl_status sl_import_llama2c(const char *ckpt, const char *tokenizer, sl_model_src *m, sl_err *err)
@@ -164,13 +172,8 @@ sl_status sl_import_llama2c(const char *ckpt, const char *tokenizer, sl_model_sr
             goto oom;
         t->data = wcls;
     }
-    set_source(m, "llama2c", ckpt, map);
-    if (tokenizer) {
-        st = sl_vocab_from_llama2c(tokenizer, hp->vocab, &m->vocab, err);
-        if (st)
-            goto fail;
-        m->has_vocab = true;
-    }
+    if ((st = finish(m, "llama2c", ckpt, map, tokenizer, err)))
+        goto fail;
     return SL_OK;
 oom:
     st = err ? err->code : SL_ENOMEM;
@@ -274,12 +277,8 @@ sl_status sl_import_ak42(const char *ckpt, const char *tokenizer, sl_model_src *
     if (!(t = add1(m, "output_norm.weight", dim, err)))
         goto oom;
     t->data = rms_final;
-    set_source(m, "llama2c-q8", ckpt, map);
-    if (tokenizer) {
-        if ((st = sl_vocab_from_llama2c(tokenizer, hp->vocab, &m->vocab, err)))
-            goto fail;
-        m->has_vocab = true;
-    }
+    if ((st = finish(m, "llama2c-q8", ckpt, map, tokenizer, err)))
+        goto fail;
     return SL_OK;
 oom:
     st = err ? err->code : SL_ENOMEM;

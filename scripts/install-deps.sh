@@ -4,8 +4,10 @@
 # CUDA backend builds (-Dcuda=auto), elsewhere it is left out.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y --no-install-recommends \
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update
+$sudo apt-get install -y --no-install-recommends \
   build-essential pkg-config meson ninja-build \
   libcriterion-dev libxxhash-dev libjson-c-dev \
   libhwloc-dev hwloc libnuma-dev numactl \
