@@ -181,10 +181,16 @@ static json_object *describe(const char *path, const sl_gguf *g, const char *ver
 
 static const char *js(json_object *o, const char *a, const char *b)
 {
+    static char ring[4][32];
+    static int k;
     json_object *x, *y;
     if (!json_object_object_get_ex(o, a, &x) || !json_object_object_get_ex(x, b, &y))
         return "-";
-    return json_object_get_string(y);
+    if (!json_object_is_type(y, json_type_double))
+        return json_object_get_string(y);
+    k = (k + 1) % 4; /* floats read as people write them: 1e-05, not 9.99999974e-06 */
+    snprintf(ring[k], sizeof ring[k], "%g", (double)(float)json_object_get_double(y));
+    return ring[k];
 }
 
 static void human_bytes(double b, char *out, size_t n)
