@@ -430,8 +430,6 @@ const sl_gguf_kv *sl_gguf_find(const sl_gguf *g, const char *key)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const sl_gguf_kv *kv = g->kv_sorted[mid];
-        if (!kv) /* still being parsed */
-            return NULL;
         int c = strcmp(key, kv->key);
         if (c == 0)
             return kv;

@@ -78,12 +78,14 @@ sl_status sl_vocab_from_hf(const char *path, uint32_t vocab_size, sl_vocab *v, s
     v->tokens = calloc(vocab_size, sizeof *v->tokens);
     v->scores = calloc(vocab_size, sizeof *v->scores);
     v->types = calloc(vocab_size, sizeof *v->types);
-    v->arena = malloc(len + (size_t)vocab_size * 16 + 16); /* pieces are never longer than in the JSON text */
+    size_t arena_len = len + (size_t)vocab_size * 16 + 16; /* pieces are never longer than in the JSON text */
+    v->arena = malloc(arena_len);
     if (!v->tokens || !v->scores || !v->types || !v->arena) {
         st = sl_err_set(err, SL_ENOMEM, "out of memory");
         goto out;
     }
     char *a = v->arena;
+    const char *arena_end = v->arena + arena_len;
 #define PUT_PIECE(id_, s_)                                                                                             \
     do {                                                                                                               \
         size_t l_ = strlen(s_);                                                                                        \
@@ -149,46 +151,38 @@ sl_status sl_vocab_from_hf(const char *path, uint32_t vocab_size, sl_vocab *v, s
         free(v->scores);
         v->scores = NULL;
         if (json_object_object_get_ex(model, "merges", &merges) && json_object_is_type(merges, json_type_array)) {
-            size_t nm = json_object_array_length(merges), bytes = 0;
-            for (size_t i = 0; i < nm; i++) {
-                json_object *e = json_object_array_get_idx(merges, i);
-                if (json_object_is_type(e, json_type_string))
-                    bytes += strlen(json_object_get_string(e));
-                else if (json_object_is_type(e, json_type_array) && json_object_array_length(e) == 2)
-                    bytes += strlen(json_object_get_string(json_object_array_get_idx(e, 0))) + 1 +
-                             strlen(json_object_get_string(json_object_array_get_idx(e, 1)));
-                else {
-                    st = sl_err_set(err, SL_EFORMAT, "%s: merge %zu is neither \"a b\" nor [a, b]", path, i);
-                    goto out;
-                }
-            }
+            size_t nm = json_object_array_length(merges);
             v->merges = calloc(nm ? nm : 1, sizeof *v->merges);
-            /* Merge strings go after the pieces in the same arena. */
-            char *grown = v->merges ? realloc(v->arena, (size_t)(a - v->arena) + bytes + 1) : NULL;
-            if (!grown) {
+            if (!v->merges) {
                 st = sl_err_set(err, SL_ENOMEM, "out of memory");
                 goto out;
             }
-            /* Re-point pieces if realloc moved the arena. */
-            for (uint32_t i = 0; i < vocab_size; i++)
-                v->tokens[i].ptr = grown + (v->tokens[i].ptr - v->arena);
-            a = grown + (a - v->arena);
-            v->arena = grown;
+            /* Merge strings go after the pieces in the same arena: every
+             * piece and merge stands in the JSON text, which sized it. */
             for (size_t i = 0; i < nm; i++) {
                 json_object *e = json_object_array_get_idx(merges, i);
-                char *start = a;
-                if (json_object_is_type(e, json_type_string)) {
-                    const char *s = json_object_get_string(e);
-                    memcpy(a, s, strlen(s));
-                    a += strlen(s);
+                const char *l, *r = NULL;
+                if (json_object_is_type(e, json_type_string))
+                    l = json_object_get_string(e);
+                else if (json_object_is_type(e, json_type_array) && json_object_array_length(e) == 2) {
+                    l = json_object_get_string(json_object_array_get_idx(e, 0));
+                    r = json_object_get_string(json_object_array_get_idx(e, 1));
                 } else {
-                    const char *l = json_object_get_string(json_object_array_get_idx(e, 0));
-                    const char *r = json_object_get_string(json_object_array_get_idx(e, 1));
-                    memcpy(a, l, strlen(l));
-                    a += strlen(l);
+                    st = sl_err_set(err, SL_EFORMAT, "%s: merge %zu is neither \"a b\" nor [a, b]", path, i);
+                    goto out;
+                }
+                size_t ll = strlen(l), rl = r ? strlen(r) : 0;
+                if ((size_t)(arena_end - a) < ll + 1 + rl) {
+                    st = sl_err_set(err, SL_EFORMAT, "%s: merges longer than the file itself", path);
+                    goto out;
+                }
+                char *start = a;
+                memcpy(a, l, ll);
+                a += ll;
+                if (r) {
                     *a++ = ' ';
-                    memcpy(a, r, strlen(r));
-                    a += strlen(r);
+                    memcpy(a, r, rl);
+                    a += rl;
                 }
                 v->merges[i] = (sl_str){start, (uint64_t)(a - start)};
             }

@@ -134,38 +134,24 @@ static uint64_t src_row(const sl_src_tensor *t, uint64_t r)
     return h * hd + (i % 2) * (hd / 2) + i / 2;
 }
 
-static sl_status read_rows_f32(const fill_ctx *c, uint64_t row0, uint64_t n, float *dst, sl_err *err)
+/* Output row r of a tensor as floats. */
+static sl_status read_row_f32(const fill_ctx *c, uint64_t r, float *out, sl_err *err)
 {
     const sl_src_tensor *t = c->t;
-    uint64_t ncols = t->ne[0];
-    if (t->rows) {
-        if (!t->perm_heads)
-            return t->rows(t, row0, n, dst, err);
-        for (uint64_t r = 0; r < n; r++) {
-            sl_status st = t->rows(t, src_row(t, row0 + r), 1, dst + r * ncols, err);
-            if (st)
-                return st;
+    const uint64_t ncols = t->ne[0], sr = src_row(t, r);
+    if (t->rows)
+        return t->rows(t, sr, 1, out, err);
+    if (t->scales) { /* int8 with one scale per `group` flat elements */
+        const int8_t *q = (const int8_t *)t->data;
+        for (uint64_t j = 0; j < ncols; j++) {
+            uint64_t i = sr * ncols + j;
+            float sc;
+            memcpy(&sc, t->scales + (i / t->group) * 4, sizeof sc);
+            out[j] = (float)q[i] * sc;
         }
         return SL_OK;
     }
-    for (uint64_t r = 0; r < n; r++) {
-        uint64_t sr = src_row(t, row0 + r);
-        float *out = dst + r * ncols;
-        if (t->scales) { /* int8 with one scale per `group` flat elements */
-            const int8_t *q = (const int8_t *)t->data;
-            for (uint64_t j = 0; j < ncols; j++) {
-                uint64_t i = sr * ncols + j;
-                float sc;
-                memcpy(&sc, t->scales + (i / t->group) * 4, sizeof sc);
-                out[j] = (float)q[i] * sc;
-            }
-            continue;
-        }
-        sl_status st = sl_dequantize_row(t->type, t->data + sr * c->in_row_bytes, out, ncols, err);
-        if (st)
-            return st;
-    }
-    return SL_OK;
+    return sl_dequantize_row(t->type, t->data + sr * c->in_row_bytes, out, ncols, err);
 }
 
 static sl_status fill_rows(void *vctx, const char *name, uint64_t row0, uint64_t n, void *dst, sl_err *err)
@@ -186,7 +172,7 @@ static sl_status fill_rows(void *vctx, const char *name, uint64_t row0, uint64_t
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     sl_status st = SL_OK;
     for (uint64_t r = 0; r < n && !st; r++) {
-        st = read_rows_f32(c, row0 + r, 1, row, err);
+        st = read_row_f32(c, row0 + r, row, err);
         if (!st)
             st = sl_quantize_row(c->out_type, row, (uint8_t *)dst + r * c->out_row_bytes, ncols, err);
         if (st)
