@@ -41,16 +41,24 @@ static void same_tensor(const sl_gguf_tensor *a, const sl_gguf_tensor *b)
     cr_assert_eq(memcmp(a->data, b->data, a->nbytes), 0, "%s and %s differ", a->name, b->name);
 }
 
-Test(import, llama2c_stories260K_matches_llama_cpp_gguf_bit_for_bit)
+/* stories260K from llama2.c, written to out as it is, and reopened. */
+static sl_gguf *stories260K_image(const char *models, const char *out)
 {
-    NEED_SHARED(models);
-    char *dir = test_tmpdir();
     sl_model_src m;
     sl_err err = {0};
     cr_assert_eq(sl_import_llama2c(test_path(models, "stories260K.bin"), test_path(models, "tok512.bin"), &m, &err),
                  SL_OK, "%s", err.msg);
-    sl_gguf *g = convert_open(test_path(dir, "s.gguf"), &m, SL_TYPE_KEEP);
+    sl_gguf *g = convert_open(out, &m, SL_TYPE_KEEP);
     sl_model_src_free(&m);
+    return g;
+}
+
+Test(import, llama2c_stories260K_matches_llama_cpp_gguf_bit_for_bit)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir();
+    sl_err err = {0};
+    sl_gguf *g = stories260K_image(models, test_path(dir, "s.gguf"));
     cr_assert_eq(getu(g, "llama.embedding_length"), 64);
     cr_assert_eq(getu(g, "llama.feed_forward_length"), 172);
     cr_assert_eq(getu(g, "llama.block_count"), 5);
@@ -244,10 +252,7 @@ Test(import, hugging_face_layout_round_trips_bit_for_bit)
     char *dir = test_tmpdir();
     sl_model_src m;
     sl_err err = {0};
-    cr_assert_eq(sl_import_llama2c(test_path(models, "stories260K.bin"), test_path(models, "tok512.bin"), &m, &err),
-                 SL_OK, "%s", err.msg);
-    sl_gguf *g = convert_open(test_path(dir, "l2c.gguf"), &m, SL_TYPE_KEEP);
-    sl_model_src_free(&m);
+    sl_gguf *g = stories260K_image(models, test_path(dir, "l2c.gguf"));
     char hfdir[4200];
     snprintf(hfdir, sizeof hfdir, "%s/hf", dir);
     cr_assert_eq(mkdir(hfdir, 0755), 0);
@@ -381,5 +386,65 @@ Test(import, broken_checkpoints_are_refused)
     cr_assert_eq(sl_import_llama2c(test_path(models, "stories260K.bin"), test_path(dir, "tok.bin"), &m, &err), SL_EFORMAT);
     cr_assert(strstr(err.msg, "truncated") || strstr(err.msg, "claims"), "%s", err.msg);
     free(b);
+    test_rmtree(dir);
+}
+
+/* A byte-level BPE tokenizer.json (GPT-2's vocabulary and merges, taken from
+ * llama.cpp's vocab file) imports as a `gpt2` vocabulary with every piece and
+ * merge in order. */
+Test(import, byte_level_tokenizer_json_keeps_pieces_and_merges)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir();
+    sl_gguf *ref;
+    sl_err err = {0};
+    cr_assert_eq(sl_gguf_open(test_path(models, "vocab/ggml-vocab-gpt-2.gguf"), 0, &ref, &err), SL_OK, "%s", err.msg);
+    const sl_gguf_kv *tk = sl_gguf_find(ref, "tokenizer.ggml.tokens"), *mk = sl_gguf_find(ref, "tokenizer.ggml.merges");
+    cr_assert_not_null(mk);
+    uint32_t n = (uint32_t)tk->arr_n;
+    sl_str *toks = calloc(n, sizeof *toks), *merges = calloc(mk->arr_n, sizeof *merges);
+    cr_assert_eq(sl_gguf_arr_strings(tk, toks, &err), SL_OK);
+    cr_assert_eq(sl_gguf_arr_strings(mk, merges, &err), SL_OK);
+    json_object *tj = json_object_new_object(), *model = json_object_new_object(), *vocab = json_object_new_object();
+    json_object *ma = json_object_new_array();
+    for (uint32_t i = 0; i < n; i++) {
+        char *p = strndup(toks[i].ptr, toks[i].len);
+        json_object_object_add(vocab, p, json_object_new_int((int)i));
+        free(p);
+    }
+    for (uint64_t i = 0; i < mk->arr_n; i++) /* half as "a b", half as [a, b]: both spellings exist */
+        if (i % 2 == 0) {
+            json_object_array_add(ma, json_object_new_string_len(merges[i].ptr, (int)merges[i].len));
+        } else {
+            const char *sp = memchr(merges[i].ptr, ' ', merges[i].len);
+            cr_assert_not_null(sp);
+            json_object *pair = json_object_new_array();
+            json_object_array_add(pair, json_object_new_string_len(merges[i].ptr, (int)(sp - merges[i].ptr)));
+            json_object_array_add(pair, json_object_new_string_len(sp + 1, (int)(merges[i].ptr + merges[i].len - sp - 1)));
+            json_object_array_add(ma, pair);
+        }
+    json_object_object_add(model, "type", json_object_new_string("BPE"));
+    json_object_object_add(model, "vocab", vocab);
+    json_object_object_add(model, "merges", ma);
+    json_object_object_add(tj, "model", model);
+    const char *text = json_object_to_json_string_ext(tj, JSON_C_TO_STRING_PLAIN);
+    const char *path = test_path(dir, "tokenizer.json");
+    test_spit(path, text, strlen(text));
+    json_object_put(tj);
+
+    sl_vocab v;
+    cr_assert_eq(sl_vocab_from_hf(path, n, &v, &err), SL_OK, "%s", err.msg);
+    cr_assert_str_eq(v.model, "gpt2");
+    cr_assert_null(v.scores);
+    cr_assert_eq(v.n_merges, mk->arr_n);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert(v.tokens[i].len == toks[i].len && memcmp(v.tokens[i].ptr, toks[i].ptr, toks[i].len) == 0, "piece %u", i);
+    for (uint64_t i = 0; i < mk->arr_n; i++)
+        cr_assert(v.merges[i].len == merges[i].len && memcmp(v.merges[i].ptr, merges[i].ptr, merges[i].len) == 0,
+                  "merge %llu", (unsigned long long)i);
+    sl_vocab_free(&v);
+    free(toks);
+    free(merges);
+    sl_gguf_close(ref);
     test_rmtree(dir);
 }
