@@ -15,11 +15,9 @@
 #include "sl_error.h"
 #include "sl_file.h"
 #include "sl_gguf.h"
+#include "sl_tokenizer.h" /* token types */
 
 #define SL_TYPE_KEEP UINT32_MAX /* "store each tensor in its source type" */
-
-/* GGUF token types (tokenizer.ggml.token_type). */
-enum { SL_TOK_NORMAL = 1, SL_TOK_UNKNOWN = 2, SL_TOK_CONTROL = 3, SL_TOK_USER = 4, SL_TOK_UNUSED = 5, SL_TOK_BYTE = 6 };
 
 typedef struct sl_llama_hparams {
     uint32_t dim, hidden, n_layers, n_heads, n_kv_heads, vocab, ctx;

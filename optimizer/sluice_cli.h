@@ -1,6 +1,11 @@
-/* sluice_cli.h - subcommands of the `sluice` tool. */
+/* sluice_cli.h - subcommands of the `sluice` tool, and the option parsing
+ * they share. */
 #ifndef SLUICE_CLI_H
 #define SLUICE_CLI_H
+
+#include <stdint.h>
+
+#include "sl_engine.h"
 
 /* Exit statuses shared by every subcommand. */
 enum { SL_EXIT_OK = 0, SL_EXIT_FAIL = 1, SL_EXIT_ERROR = 2 };
@@ -8,5 +13,23 @@ enum { SL_EXIT_OK = 0, SL_EXIT_FAIL = 1, SL_EXIT_ERROR = 2 };
 int sl_cmd_inspect(int argc, char **argv);
 int sl_cmd_convert(int argc, char **argv);
 int sl_cmd_synth(int argc, char **argv);
+int sl_cmd_generate(int argc, char **argv);
+int sl_cmd_eval(int argc, char **argv);
+int sl_cmd_bench(int argc, char **argv);
+
+/* Whole-string numbers within [lo, hi]; on failure print
+ * "sluice: OPT: ..." and return -1. */
+int sl_cli_int(const char *opt, const char *s, long long lo, long long hi, long long *out);
+int sl_cli_float(const char *opt, const char *s, double lo, double hi, double *out);
+/* --isa value: scalar, avx2, avx512. */
+int sl_cli_isa(const char *s, int *out);
+
+/* Opens an image and an engine on it (errors printed); SL_EXIT_OK or
+ * SL_EXIT_ERROR. */
+int sl_cli_open(const char *path, const sl_engine_cfg *cfg, sl_model **m, sl_engine **e);
+
+/* Microseconds on the monotonic clock; peak resident set in bytes. */
+double sl_cli_now_us(void);
+uint64_t sl_cli_peak_rss(void);
 
 #endif

@@ -9,7 +9,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "sluice %s - model images for the sluice inference appliance\n"
+            "sluice %s - model images for the sluice inference appliance: make, inspect, run, measure\n"
             "\n"
             "usage: sluice COMMAND [ARGS]\n"
             "\n"
@@ -20,6 +20,12 @@ static void usage(FILE *f)
             "      a Hugging Face directory (config.json + model.safetensors) or a GGUF file\n"
             "  synth --shape NAME --type T -o OUT [--seed S]\n"
             "      write a random-weight Llama image of a real shape (tiny, 110m, 1b, 8b)\n"
+            "  generate IMAGE -p PROMPT -n N [-t TEMP] [--top-k K] [--top-p P] [--seed S] [--threads T] [--json]\n"
+            "      continue a prompt (greedy at -t 0)\n"
+            "  eval IMAGE (--text FILE | --tokens FILE) [--ref BASE] [--ctx N] [--split SEP] [--json]\n"
+            "      perplexity; with --ref, KL divergence and top-1 agreement against a base image\n"
+            "  bench IMAGE [--threads T] [--json]\n"
+            "      prompt and generation tokens/s at 1, 4, 16, 64 sequences; memory; bandwidth ceiling\n"
             "\n"
             "Types: f32 f16 bf16 q8_0 q4_0 q4_1.  Exit status: 0 ok, 1 check failed, 2 error.\n",
             SL_VERSION);
@@ -41,6 +47,12 @@ int main(int argc, char **argv)
         return sl_cmd_convert(argc - 1, argv + 1);
     if (strcmp(argv[1], "synth") == 0)
         return sl_cmd_synth(argc - 1, argv + 1);
+    if (strcmp(argv[1], "generate") == 0)
+        return sl_cmd_generate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0)
+        return sl_cmd_eval(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0)
+        return sl_cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "sluice: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return SL_EXIT_ERROR;

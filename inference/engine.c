@@ -1,0 +1,382 @@
+/* engine.c - the batched Llama forward pass (sl_engine.h).
+ *
+ * Element-wise steps follow llama2.c's run.c operation for operation
+ * (RMSNorm, RoPE on adjacent pairs, softmax, SwiGLU), so an F32 image on
+ * the scalar kernels reproduces run.c's arithmetic.  Parallel work is split
+ * so that each output value is computed by exactly one task, with no
+ * reduction across tasks: results do not depend on the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_engine.h"
+#include "sl_plan.h"
+#include "sl_pool.h"
+#include "sl_topo.h"
+#include "sl_types.h"
+
+struct sl_engine {
+    const sl_model *m;
+    const sl_kernels *k;
+    sl_pool *pool;
+    sl_kv kv;
+    int ctx, bt; /* positions per sequence; tokens per internal step */
+    float *rope_cos, *rope_sin; /* [ctx][n_rot / 2] */
+    /* scratch for bt tokens */
+    sl_buf mem;
+    float *x, *xb, *q, *kk, *vv, *att_out, *hb, *hb2;
+    sl_block_q8x *xq;
+    float *att; /* per thread: ctx scores */
+    int32_t *tok_seq, *tok_pos, *tok_id;
+    int *tok_out; /* logits row of each token, or -1 */
+};
+
+static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_engine **out, sl_err *err)
+{
+    *out = NULL;
+    sl_engine_cfg cfg = cfg_in ? *cfg_in : (sl_engine_cfg){0};
+    if (cfg.max_batch_tokens <= 0)
+        cfg.max_batch_tokens = 512;
+    if (cfg.max_seqs <= 0)
+        cfg.max_seqs = 64;
+    if (cfg.ctx <= 0)
+        cfg.ctx = m->ctx;
+    if (cfg.ctx > (1 << 20) || cfg.max_batch_tokens > (1 << 16) || cfg.max_seqs > (1 << 16) || cfg.n_threads < 0 ||
+        cfg.n_threads > 1024)
+        return sl_err_set(err, SL_ERANGE, "engine limits out of range (ctx %d, batch %d, seqs %d, threads %d)",
+                          cfg.ctx, cfg.max_batch_tokens, cfg.max_seqs, cfg.n_threads);
+    if (cfg.kv_blocks <= 0)
+        cfg.kv_blocks = 4 * sl_kv_blocks_for(cfg.ctx);
+    sl_isa isa = cfg.isa < 0 ? sl_isa_select() : (sl_isa)cfg.isa;
+    const sl_kernels *k = sl_kernels_for(isa);
+    if (!k)
+        return sl_err_set(err, SL_EUNSUPPORTED, "this CPU lacks the %s instructions", sl_isa_name(isa));
+
+    sl_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    e->m = m;
+    e->k = k;
+    e->ctx = cfg.ctx;
+    e->bt = cfg.max_batch_tokens;
+
+    /* Threads: the core plan of this machine; pinning is best effort. */
+    sl_topo topo;
+    sl_core_plan *plan = calloc(1, sizeof *plan);
+    sl_status st = plan ? SL_OK : sl_err_set(err, SL_ENOMEM, "out of memory");
+    int node = -1;
+    if (!st && sl_topo_probe(&topo, NULL, NULL) == SL_OK) {
+        if (sl_core_plan_make(&topo, -1, cfg.dp_cores, 0, plan, NULL) == SL_OK)
+            node = topo.n_nodes > 1 ? plan->node : -1;
+        else
+            plan->n_workers = 0;
+        sl_topo_free(&topo);
+    }
+    int n_threads = cfg.n_threads ? cfg.n_threads : (plan && plan->n_workers ? plan->n_workers : 1);
+    const int *cpus = NULL;
+    if (!st && plan && plan->n_workers >= n_threads && cfg.pin > 0)
+        cpus = plan->worker_cpu;
+    st = st ? st : sl_pool_create(n_threads, cpus, cfg.pin > 1, &e->pool, err);
+    free(plan);
+    st = st ? st
+            : sl_kv_init(&e->kv, m->n_layers, m->kv_dim, cfg.ctx, cfg.kv_blocks, cfg.max_seqs, node, err);
+    if (st)
+        goto fail;
+
+    /* RoPE tables, computed as run.c does per position and pair. */
+    const int half = m->n_rot / 2;
+    const size_t bt = (size_t)e->bt;
+    const int kmax = m->dim > m->hidden ? m->dim : m->hidden;
+    size_t sizes[] = {
+        (size_t)e->ctx * (size_t)half * 4, (size_t)e->ctx * (size_t)half * 4, /* cos, sin */
+        bt * (size_t)m->dim * 4, bt * (size_t)m->dim * 4, bt * (size_t)m->dim * 4,   /* x, xb, q */
+        bt * (size_t)m->kv_dim * 4, bt * (size_t)m->kv_dim * 4,                     /* k, v */
+        bt * (size_t)m->dim * 4,                                                    /* att_out */
+        bt * (size_t)m->hidden * 4, bt * (size_t)m->hidden * 4,                     /* hb, hb2 */
+        bt * (size_t)(kmax / 32 + 1) * sizeof(sl_block_q8x),                        /* xq */
+        (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
+        bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
+    };
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    size_t total = 0;
+    for (int i = 0; i < N; i++)
+        total += up64(sizes[i]);
+    if ((st = sl_buf_alloc(&e->mem, total, node, err)))
+        goto fail;
+    void *ptr[N];
+    char *p = e->mem.p;
+    for (int i = 0; i < N; i++) {
+        ptr[i] = p;
+        p += up64(sizes[i]);
+    }
+    e->rope_cos = ptr[0];
+    e->rope_sin = ptr[1];
+    e->x = ptr[2];
+    e->xb = ptr[3];
+    e->q = ptr[4];
+    e->kk = ptr[5];
+    e->vv = ptr[6];
+    e->att_out = ptr[7];
+    e->hb = ptr[8];
+    e->hb2 = ptr[9];
+    e->xq = ptr[10];
+    e->att = ptr[11];
+    e->tok_seq = ptr[12];
+    e->tok_pos = ptr[13];
+    e->tok_id = ptr[14];
+    e->tok_out = ptr[15];
+    for (int pos = 0; pos < e->ctx; pos++)
+        for (int j = 0; j < half; j++) {
+            float freq = 1.0f / powf(m->theta, (float)(2 * j) / (float)m->n_rot);
+            float val = (float)pos * freq;
+            e->rope_cos[(size_t)pos * half + j] = cosf(val);
+            e->rope_sin[(size_t)pos * half + j] = sinf(val);
+        }
+    *out = e;
+    return SL_OK;
+fail:
+    sl_engine_destroy(e);
+    return st;
+}
+
+void sl_engine_destroy(sl_engine *e)
+{
+    if (!e)
+        return;
+    sl_pool_destroy(e->pool);
+    sl_kv_free(&e->kv);
+    sl_buf_free(&e->mem);
+    free(e);
+}
+
+sl_kv *sl_engine_kv(sl_engine *e) { return &e->kv; }
+const sl_kernels *sl_engine_kernels(const sl_engine *e) { return e->k; }
+int sl_engine_threads(const sl_engine *e) { return sl_pool_threads(e->pool); }
+int sl_engine_pinned(const sl_engine *e) { return sl_pool_pinned(e->pool); }
+int sl_engine_ctx(const sl_engine *e) { return e->ctx; }
+const sl_model *sl_engine_model(const sl_engine *e) { return e->m; }
+
+/* ---- matrix products ------------------------------------------------ */
+
+typedef struct mm_job {
+    const sl_kernels *k;
+    int n_mats;
+    const sl_wmat *w[3];
+    float *y[3];
+    int tasks[3]; /* tasks per matrix */
+    int chunk[3]; /* rows per task */
+    const float *xf;
+    const sl_block_q8x *xq;
+    int nt;
+} mm_job;
+
+static void mm_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const mm_job *j = ctx;
+    int i = 0;
+    while (task >= j->tasks[i])
+        task -= j->tasks[i++];
+    const sl_wmat *w = j->w[i];
+    const int r0 = task * j->chunk[i];
+    const int r1 = r0 + j->chunk[i] < w->rows ? r0 + j->chunk[i] : w->rows;
+    const int quant = sl_wtype_quantized(w->wt);
+    const void *x = quant ? (const void *)j->xq : (const void *)j->xf;
+    const size_t stride = quant ? (size_t)(w->cols / 32) * sizeof(sl_block_q8x) : (size_t)w->cols * sizeof(float);
+    j->k->gemm[w->wt](w->data, w->row_bytes, r0, r1, x, stride, j->nt, w->cols, j->y[i], w->rows);
+}
+
+/* y_i[t][r] = W_i[r] . x[t] for up to three matrices sharing the input x
+ * (nt tokens of w[0]->cols floats). */
+static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *const *y, const float *x, int nt)
+{
+    mm_job j = {.k = e->k, .n_mats = n_mats, .xf = x, .xq = e->xq, .nt = nt};
+    int quant = 0, total = 0;
+    const int threads = sl_pool_threads(e->pool);
+    for (int i = 0; i < n_mats; i++) {
+        j.w[i] = w[i];
+        j.y[i] = y[i];
+        quant |= sl_wtype_quantized(w[i]->wt);
+        /* ~4 tasks per thread, rows in multiples of 16 (whole cache lines of y) */
+        int c = (w[i]->rows + 4 * threads - 1) / (4 * threads);
+        c = (c + 15) & ~15;
+        j.chunk[i] = c;
+        j.tasks[i] = (w[i]->rows + c - 1) / c;
+        total += j.tasks[i];
+    }
+    if (quant) {
+        const int kb = w[0]->cols / 32;
+        for (int t = 0; t < nt; t++)
+            sl_quantize_act(x + (size_t)t * w[0]->cols, e->xq + (size_t)t * kb, w[0]->cols);
+    }
+    sl_pool_run(e->pool, mm_task, &j, total);
+}
+
+/* ---- element-wise steps (run.c's arithmetic) ------------------------ */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++)
+        ss += x[j] * x[j];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int j = 0; j < n; j++)
+        o[j] = w[j] * (ss * x[j]);
+}
+
+static void rope(const sl_engine *e, float *v, int n, int pos)
+{
+    const sl_model *m = e->m;
+    const int half = m->n_rot / 2;
+    const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < n; h += m->head_dim)
+        for (int j = 0; j < half; j++) {
+            float *p = v + h + 2 * j;
+            const float v0 = p[0], v1 = p[1];
+            p[0] = v0 * c[j] - v1 * s[j];
+            p[1] = v0 * s[j] + v1 * c[j];
+        }
+}
+
+typedef struct att_job {
+    sl_engine *e;
+    int layer;
+} att_job;
+
+/* One (token, head): scores over the sequence's positions 0..pos, softmax,
+ * weighted sum of values, in run.c's order. */
+static void att_task(void *ctx, int task, int thread)
+{
+    const att_job *j = ctx;
+    sl_engine *e = j->e;
+    const sl_model *m = e->m;
+    const int t = task / m->n_heads, h = task % m->n_heads;
+    const int seq = e->tok_seq[t], pos = e->tok_pos[t], hd = m->head_dim;
+    const int kvh = h / (m->n_heads / m->n_kv_heads);
+    const float *q = e->q + (size_t)t * m->dim + (size_t)h * hd;
+    float *att = e->att + (size_t)thread * e->ctx;
+    const float scale = sqrtf((float)hd);
+    for (int p = 0; p <= pos; p++) {
+        const float *k = sl_kv_k(&e->kv, seq, j->layer, p) + (size_t)kvh * hd;
+        float score = 0.0f;
+        for (int i = 0; i < hd; i++)
+            score += q[i] * k[i];
+        att[p] = score / scale;
+    }
+    float max = att[0];
+    for (int p = 1; p <= pos; p++)
+        if (att[p] > max)
+            max = att[p];
+    float sum = 0.0f;
+    for (int p = 0; p <= pos; p++) {
+        att[p] = expf(att[p] - max);
+        sum += att[p];
+    }
+    for (int p = 0; p <= pos; p++)
+        att[p] /= sum;
+    float *o = e->att_out + (size_t)t * m->dim + (size_t)h * hd;
+    memset(o, 0, sizeof(float) * (size_t)hd);
+    for (int p = 0; p <= pos; p++) {
+        const float *v = sl_kv_v(&e->kv, seq, j->layer, p) + (size_t)kvh * hd;
+        const float a = att[p];
+        for (int i = 0; i < hd; i++)
+            o[i] += a * v[i];
+    }
+}
+
+/* One internal step over nt <= bt tokens whose meta is filled in; n_out
+ * logits rows go to logits. */
+static void step(sl_engine *e, int nt, float *logits, int n_out)
+{
+    const sl_model *m = e->m;
+    const int dim = m->dim, kvd = m->kv_dim, hid = m->hidden;
+    for (int t = 0; t < nt; t++)
+        sl_dequantize_row(m->tok_embd.type, m->tok_embd.data + (size_t)e->tok_id[t] * m->tok_embd.row_bytes,
+                          e->x + (size_t)t * dim, (uint64_t)dim, NULL);
+    for (int l = 0; l < m->n_layers; l++) {
+        const sl_layer *L = &m->layers[l];
+        for (int t = 0; t < nt; t++)
+            rmsnorm(e->xb + (size_t)t * dim, e->x + (size_t)t * dim, L->attn_norm, dim, m->eps);
+        matmul(e, 3, (const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, (float *[]){e->q, e->kk, e->vv}, e->xb, nt);
+        for (int t = 0; t < nt; t++) {
+            rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
+            rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
+            memcpy(sl_kv_k(&e->kv, e->tok_seq[t], l, e->tok_pos[t]), e->kk + (size_t)t * kvd, sizeof(float) * kvd);
+            memcpy(sl_kv_v(&e->kv, e->tok_seq[t], l, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
+        }
+        att_job aj = {e, l};
+        sl_pool_run(e->pool, att_task, &aj, nt * m->n_heads);
+        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, e->att_out, nt);
+        for (size_t i = 0; i < (size_t)nt * dim; i++)
+            e->x[i] += e->xb[i];
+        for (int t = 0; t < nt; t++)
+            rmsnorm(e->xb + (size_t)t * dim, e->x + (size_t)t * dim, L->ffn_norm, dim, m->eps);
+        matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, e->xb, nt);
+        for (size_t i = 0; i < (size_t)nt * hid; i++) {
+            float val = e->hb[i];
+            val *= (1.0f / (1.0f + expf(-val)));
+            val *= e->hb2[i];
+            e->hb[i] = val;
+        }
+        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, e->hb, nt);
+        for (size_t i = 0; i < (size_t)nt * dim; i++)
+            e->x[i] += e->xb[i];
+    }
+    if (n_out == 0)
+        return;
+    /* Final norm and classifier only for the rows asked for, packed. */
+    int r = 0;
+    for (int t = 0; t < nt; t++)
+        if (e->tok_out[t] >= 0)
+            rmsnorm(e->xb + (size_t)r++ * dim, e->x + (size_t)t * dim, m->out_norm, dim, m->eps);
+    matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, e->xb, n_out);
+}
+
+sl_status sl_engine_forward(sl_engine *e, const sl_chunk *c, int n, float *logits, sl_err *err)
+{
+    const sl_model *m = e->m;
+    /* Check everything before computing anything. */
+    for (int i = 0; i < n; i++) {
+        if (c[i].seq < 0 || c[i].seq >= e->kv.max_seqs || !e->kv.seqs[c[i].seq].in_use)
+            return sl_err_set(err, SL_EINVAL, "chunk %d: sequence %d is not live", i, c[i].seq);
+        if (c[i].n <= 0 || c[i].pos < 0 || c[i].pos > e->ctx - c[i].n)
+            return sl_err_set(err, SL_ERANGE, "chunk %d: positions %d..%d are outside the context of %d", i, c[i].pos,
+                              c[i].pos + c[i].n - 1, e->ctx);
+        for (int j = 0; j < i; j++)
+            if (c[j].seq == c[i].seq)
+                return sl_err_set(err, SL_EINVAL, "sequence %d appears twice in one batch", c[i].seq);
+        for (int t = 0; t < c[i].n; t++)
+            if (c[i].tokens[t] < 0 || c[i].tokens[t] >= m->vocab)
+                return sl_err_set(err, SL_ERANGE, "chunk %d, token %d: id %d is outside the vocabulary (0..%d)", i, t,
+                                  (int)c[i].tokens[t], m->vocab - 1);
+    }
+    for (int i = 0; i < n; i++) {
+        sl_status st = sl_kv_seq_reserve(&e->kv, c[i].seq, c[i].pos + c[i].n, err);
+        if (st)
+            return sl_err_prefix(err, st, "sequence %d", c[i].seq);
+    }
+    /* Pack tokens into steps of at most bt; a chunk may span steps, which
+     * changes nothing since a position only reads earlier ones. */
+    int nt = 0, row = 0, step_rows = 0;
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < c[i].n; t++) {
+            const int want = c[i].all_logits || t == c[i].n - 1;
+            e->tok_seq[nt] = c[i].seq;
+            e->tok_pos[nt] = c[i].pos + t;
+            e->tok_id[nt] = c[i].tokens[t];
+            e->tok_out[nt] = want ? row + step_rows : -1;
+            step_rows += want;
+            if (++nt == e->bt) {
+                step(e, nt, logits + (size_t)row * m->vocab, step_rows);
+                row += step_rows;
+                nt = step_rows = 0;
+            }
+        }
+    if (nt)
+        step(e, nt, logits + (size_t)row * m->vocab, step_rows);
+    return SL_OK;
+}

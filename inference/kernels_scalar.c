@@ -1,0 +1,126 @@
+/* kernels_scalar.c - reference kernels: one plain loop per (row, token),
+ * summed in element order.  Every SIMD kernel is tested against these; the
+ * F32 one sums exactly as llama2.c's run.c does. */
+#include <math.h>
+#include <string.h>
+
+#include "sl_kernels.h"
+#include "sl_types.h"
+
+void sl_quantize_act(const float *x, sl_block_q8x *q, int k)
+{
+    for (int b = 0; b < k / 32; b++, x += 32) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) {
+            int v = (int)roundf(x[j] * id);
+            q[b].qs[j] = (int8_t)v;
+            s += v;
+        }
+        q[b].d = d;
+        q[b].s = s;
+    }
+}
+
+static float dot_f32(const uint8_t *w, const float *x, int k)
+{
+    const float *wf = (const float *)(const void *)w;
+    float acc = 0.0f;
+    for (int i = 0; i < k; i++)
+        acc += wf[i] * x[i];
+    return acc;
+}
+
+static float dot_f16(const uint8_t *w, const float *x, int k)
+{
+    float acc = 0.0f;
+    for (int i = 0; i < k; i++) {
+        uint16_t h;
+        memcpy(&h, w + 2 * i, 2);
+        acc += sl_fp16_to_fp32(h) * x[i];
+    }
+    return acc;
+}
+
+static float dot_bf16(const uint8_t *w, const float *x, int k)
+{
+    float acc = 0.0f;
+    for (int i = 0; i < k; i++) {
+        uint16_t h;
+        memcpy(&h, w + 2 * i, 2);
+        acc += sl_bf16_to_fp32(h) * x[i];
+    }
+    return acc;
+}
+
+static float dot_q8_0(const uint8_t *w, const sl_block_q8x *x, int k)
+{
+    const sl_block_q8_0 *b = (const sl_block_q8_0 *)(const void *)w;
+    float acc = 0.0f;
+    for (int i = 0; i < k / 32; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < 32; j++)
+            sumi += b[i].qs[j] * x[i].qs[j];
+        acc += sl_fp16_to_fp32(b[i].d) * x[i].d * (float)sumi;
+    }
+    return acc;
+}
+
+static float dot_q4_0(const uint8_t *w, const sl_block_q8x *x, int k)
+{
+    const sl_block_q4_0 *b = (const sl_block_q4_0 *)(const void *)w;
+    float acc = 0.0f;
+    for (int i = 0; i < k / 32; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += ((b[i].qs[j] & 0x0f) - 8) * x[i].qs[j];
+            sumi += ((b[i].qs[j] >> 4) - 8) * x[i].qs[j + 16];
+        }
+        acc += sl_fp16_to_fp32(b[i].d) * x[i].d * (float)sumi;
+    }
+    return acc;
+}
+
+static float dot_q4_1(const uint8_t *w, const sl_block_q8x *x, int k)
+{
+    const sl_block_q4_1 *b = (const sl_block_q4_1 *)(const void *)w;
+    float acc = 0.0f;
+    for (int i = 0; i < k / 32; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += (b[i].qs[j] & 0x0f) * x[i].qs[j];
+            sumi += (b[i].qs[j] >> 4) * x[i].qs[j + 16];
+        }
+        acc += sl_fp16_to_fp32(b[i].d) * x[i].d * (float)sumi + sl_fp16_to_fp32(b[i].m) * (x[i].d * (float)x[i].s);
+    }
+    return acc;
+}
+
+#define SCALAR_GEMM(NAME, DOT, XT)                                                                                     \
+    static void NAME(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,      \
+                     int k, float *y, int ldy)                                                                         \
+    {                                                                                                                  \
+        for (int r = r0; r < r1; r++)                                                                                  \
+            for (int t = 0; t < nt; t++)                                                                               \
+                y[(size_t)t * ldy + r] = DOT(w + (size_t)r * row_bytes,                                               \
+                                             (const XT *)(const void *)((const uint8_t *)x + t * x_stride), k);       \
+    }
+
+SCALAR_GEMM(gemm_f32, dot_f32, float)
+SCALAR_GEMM(gemm_f16, dot_f16, float)
+SCALAR_GEMM(gemm_bf16, dot_bf16, float)
+SCALAR_GEMM(gemm_q8_0, dot_q8_0, sl_block_q8x)
+SCALAR_GEMM(gemm_q4_0, dot_q4_0, sl_block_q8x)
+SCALAR_GEMM(gemm_q4_1, dot_q4_1, sl_block_q8x)
+
+const sl_kernels sl_kernels_scalar = {
+    .isa = SL_ISA_SCALAR,
+    .name = "scalar",
+    .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1},
+    .gemm_name = {"scalar f32", "scalar f16", "scalar bf16", "scalar q8_0 x q8", "scalar q4_0 x q8",
+                  "scalar q4_1 x q8"},
+};

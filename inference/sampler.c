@@ -1,0 +1,136 @@
+/* sampler.c - token sampling (sl_sampler.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_sampler.h"
+
+sl_sampler_cfg sl_sampler_defaults(void)
+{
+    return (sl_sampler_cfg){.temp = 0.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .rep_penalty = 1.0f,
+                            .rep_last_n = 64, .seed = 0};
+}
+
+sl_status sl_sampler_init(sl_sampler *s, const sl_sampler_cfg *cfg, int n_vocab, sl_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (!(cfg->temp >= 0.0f && cfg->temp < 1e6f) || cfg->top_k < 0 || !(cfg->top_p > 0.0f && cfg->top_p <= 1.0f) ||
+        !(cfg->min_p >= 0.0f && cfg->min_p < 1.0f) || !(cfg->rep_penalty > 0.0f && cfg->rep_penalty < 1e6f) ||
+        cfg->rep_last_n < 0 || n_vocab <= 0)
+        return sl_err_set(err, SL_ERANGE,
+                          "sampler settings out of range (need temp >= 0, top-k >= 0, 0 < top-p <= 1, "
+                          "0 <= min-p < 1, penalty > 0)");
+    s->cfg = *cfg;
+    /* splitmix64 of the seed: nearby seeds give unrelated streams; never 0 */
+    uint64_t z = cfg->seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    s->state = (z ^ (z >> 31)) | 1;
+    s->n_vocab = n_vocab;
+    s->work = malloc(sizeof *s->work * (size_t)n_vocab);
+    s->idx = malloc(sizeof *s->idx * (size_t)n_vocab);
+    s->prob = malloc(sizeof *s->prob * (size_t)n_vocab);
+    if (!s->work || !s->idx || !s->prob) {
+        sl_sampler_free(s);
+        return sl_err_set(err, SL_ENOMEM, "out of memory for a sampler over %d tokens", n_vocab);
+    }
+    return SL_OK;
+}
+
+void sl_sampler_free(sl_sampler *s)
+{
+    free(s->work);
+    free(s->idx);
+    free(s->prob);
+    memset(s, 0, sizeof *s);
+}
+
+int32_t sl_argmax(const float *logits, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (logits[i] > logits[best])
+            best = i;
+    return best;
+}
+
+/* xorshift64*, 24 random bits as a float in [0, 1) */
+static float uniform(sl_sampler *s)
+{
+    s->state ^= s->state >> 12;
+    s->state ^= s->state << 25;
+    s->state ^= s->state >> 27;
+    return (float)((s->state * 0x2545F4914F6CDD1Dull) >> 40) / 16777216.0f;
+}
+
+static int by_logit_desc(const void *a, const void *b, void *keys)
+{
+    const float *sort_keys = keys;
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (sort_keys[x] != sort_keys[y])
+        return sort_keys[x] > sort_keys[y] ? -1 : 1;
+    return x < y ? -1 : x > y; /* stable by id: ties do not depend on qsort */
+}
+
+int32_t sl_sample(sl_sampler *s, const float *logits, const int32_t *history, int n_history)
+{
+    const int n = s->n_vocab;
+    float *w = s->work;
+    memcpy(w, logits, sizeof *w * (size_t)n);
+    if (s->cfg.rep_penalty != 1.0f && history) {
+        int from = n_history > s->cfg.rep_last_n ? n_history - s->cfg.rep_last_n : 0;
+        for (int i = from; i < n_history; i++) {
+            int32_t t = history[i];
+            if (t < 0 || t >= n)
+                continue;
+            /* once per distinct token: skip if it occurs again later in the window */
+            int again = 0;
+            for (int j = i + 1; j < n_history && !again; j++)
+                again = history[j] == t;
+            if (!again)
+                w[t] = w[t] > 0.0f ? w[t] / s->cfg.rep_penalty : w[t] * s->cfg.rep_penalty;
+        }
+    }
+    if (s->cfg.temp == 0.0f)
+        return sl_argmax(w, n);
+    int m = n;
+    for (int i = 0; i < n; i++)
+        s->idx[i] = i;
+    qsort_r(s->idx, (size_t)n, sizeof *s->idx, by_logit_desc, w);
+    if (s->cfg.top_k > 0 && s->cfg.top_k < m)
+        m = s->cfg.top_k;
+    /* softmax over the kept candidates at the temperature, in double */
+    const double mx = w[s->idx[0]];
+    double sum = 0.0;
+    double *pr = s->prob;
+    for (int i = 0; i < m; i++)
+        sum += pr[i] = exp(((double)w[s->idx[i]] - mx) / s->cfg.temp);
+    for (int i = 0; i < m; i++)
+        pr[i] /= sum;
+    if (s->cfg.top_p < 1.0f) {
+        double c = 0.0;
+        for (int i = 0; i < m; i++)
+            if ((c += pr[i]) >= s->cfg.top_p) {
+                m = i + 1;
+                break;
+            }
+    }
+    if (s->cfg.min_p > 0.0f) {
+        int keep = 1;
+        while (keep < m && pr[keep] >= s->cfg.min_p * pr[0])
+            keep++;
+        m = keep;
+    }
+    double total = 0.0;
+    for (int i = 0; i < m; i++)
+        total += pr[i];
+    const double r = (double)uniform(s) * total;
+    double c = 0.0;
+    int32_t pick = s->idx[m - 1];
+    for (int i = 0; i < m; i++)
+        if (r < (c += pr[i])) {
+            pick = s->idx[i];
+            break;
+        }
+    return pick;
+}

@@ -1,0 +1,59 @@
+/* sl_engine.h - the CPU forward pass over a batch of sequences.
+ *
+ * One call advances any mix of sequences: a decoding sequence brings one
+ * token, a prompt brings a chunk.  Every weight matrix is read once per
+ * batch step and multiplied against all the batch's tokens (sl_kernels.h).
+ * A sequence's logits are bitwise the same whatever else is in the batch,
+ * however its prompt is chunked and at any thread count; they depend only
+ * on the model and the ISA level. */
+#ifndef SL_ENGINE_H
+#define SL_ENGINE_H
+
+#include <stdint.h>
+
+#include "sl_error.h"
+#include "sl_kernels.h"
+#include "sl_kv.h"
+#include "sl_model.h"
+
+typedef struct sl_engine_cfg {
+    int n_threads;        /* 0: every worker core of the plan */
+    int isa;              /* -1: sl_isa_select() */
+    int max_batch_tokens; /* tokens per internal step (0: 512); larger calls are split */
+    int max_seqs;         /* KV sequence slots (0: 64) */
+    int kv_blocks;        /* KV pool size in blocks (0: 4 full contexts) */
+    int ctx;              /* positions per sequence (0: the model's context length) */
+    int pin;              /* pin threads to the plan's cores (workers always try when >0) */
+    int dp_cores;         /* cores kept off the plan for a data plane */
+} sl_engine_cfg;
+
+typedef struct sl_engine sl_engine;
+
+/* What one sequence brings to a batch: n tokens at positions pos..pos+n-1.
+ * Positions before pos must have been computed by earlier calls.  With
+ * all_logits every token's logits are returned, else only the last's. */
+typedef struct sl_chunk {
+    int seq;
+    int pos;
+    int n;
+    const int32_t *tokens;
+    int all_logits;
+} sl_chunk;
+
+sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg, sl_engine **out, sl_err *err);
+void sl_engine_destroy(sl_engine *e);
+
+/* Runs the chunks (each sequence at most once per call) and writes their
+ * logits rows, in chunk order, to logits (rows x vocab).  Bad token ids,
+ * positions past the context, unknown sequences and an exhausted KV pool
+ * are typed errors, reported before anything is computed. */
+sl_status sl_engine_forward(sl_engine *e, const sl_chunk *c, int n, float *logits, sl_err *err);
+
+sl_kv *sl_engine_kv(sl_engine *e);
+const sl_kernels *sl_engine_kernels(const sl_engine *e);
+int sl_engine_threads(const sl_engine *e);
+int sl_engine_pinned(const sl_engine *e);
+int sl_engine_ctx(const sl_engine *e);
+const sl_model *sl_engine_model(const sl_engine *e);
+
+#endif

@@ -1,0 +1,72 @@
+/* sl_kernels.h - matrix kernels of the CPU engine, one table per ISA level.
+ *
+ * A kernel computes y[t][r] = dot(W row r, x token t) for a range of rows
+ * and a set of tokens.  Weights are read in place, in ggml's block layouts.
+ * For quantized weights the activations are first quantized to int8 blocks
+ * (sl_block_q8x, one shared scalar quantizer for every ISA level).
+ *
+ * Batch invariance rests on one rule every kernel keeps: the value for a
+ * (row, token) pair is computed by the same sequence of floating-point
+ * operations whichever other rows and tokens are in the call, and whatever
+ * micro-tile the pair falls in.  Threads split rows, never the reduction. */
+#ifndef SL_KERNELS_H
+#define SL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_error.h"
+
+typedef enum sl_isa { SL_ISA_SCALAR = 0, SL_ISA_AVX2 = 1, SL_ISA_AVX512 = 2, SL_ISA_COUNT } sl_isa;
+
+/* Weight types the engine multiplies with (index into sl_kernels.gemm). */
+typedef enum sl_wtype { SL_W_F32, SL_W_F16, SL_W_BF16, SL_W_Q8_0, SL_W_Q4_0, SL_W_Q4_1, SL_W_COUNT } sl_wtype;
+
+/* An activation block: 32 int8 values, their float scale and their sum (the
+ * sum serves Q4_1's offset term). */
+typedef struct sl_block_q8x {
+    float d;
+    int32_t s;
+    int8_t qs[32];
+} sl_block_q8x;
+
+/* y[t * ldy + r] for r in [r0, r1), t in [0, nt).  x points at nt tokens of
+ * k elements each: floats (float weight types) or k/32 sl_block_q8x
+ * (quantized ones), token t at x + t * x_stride bytes. */
+typedef void (*sl_gemm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride,
+                           int nt, int k, float *y, int ldy);
+
+typedef struct sl_kernels {
+    sl_isa isa;
+    const char *name;             /* "scalar", "avx2", "avx512" */
+    sl_gemm_fn gemm[SL_W_COUNT];
+    const char *gemm_name[SL_W_COUNT]; /* e.g. "avx512-vnni q8_0 x q8" */
+} sl_kernels;
+
+/* Kernels of an ISA level, or NULL where this CPU lacks the instructions. */
+const sl_kernels *sl_kernels_for(sl_isa isa);
+/* The best level this CPU has, lowered by SLUICE_ISA=scalar|avx2|avx512 if
+ * set (a level above the CPU's is refused with a message on stderr and the
+ * best available one is used). */
+sl_isa sl_isa_select(void);
+const char *sl_isa_name(sl_isa isa);
+/* Parses "scalar", "avx2", "avx512"; -1 if none. */
+int sl_isa_parse(const char *s);
+/* Space-separated list of the CPU features the kernels care about. */
+const char *sl_cpu_features(void);
+
+/* Maps a ggml tensor type id to the engine's weight type; -1 if unsupported. */
+int sl_wtype_from_ggml(uint32_t type);
+/* Whether the weight type takes quantized activations. */
+static inline int sl_wtype_quantized(int wt) { return wt >= SL_W_Q8_0; }
+
+/* Quantizes k floats (k a multiple of 32) to k/32 activation blocks:
+ * d = amax/127, q = round-half-away(x/d), the same on every ISA level. */
+void sl_quantize_act(const float *x, sl_block_q8x *q, int k);
+
+/* Per-ISA tables (kernels_*.c). */
+extern const sl_kernels sl_kernels_scalar;
+extern const sl_kernels sl_kernels_avx2;
+extern const sl_kernels sl_kernels_avx512;
+
+#endif

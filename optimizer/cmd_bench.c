@@ -1,0 +1,279 @@
+/* cmd_bench.c - `sluice bench`: prompt processing and generation speed at
+ * several numbers of concurrent sequences, peak memory, and the decoding
+ * ceiling that this machine's read bandwidth sets for the image.
+ *
+ * Prompts are seeded pseudo-random token ids; generation is greedy.  Each
+ * concurrency level runs prefill (all prompts in one batch) and then
+ * --gen decode steps of one token per sequence. */
+#include <getopt.h>
+#include <immintrin.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sl_sampler.h"
+#include "sluice_cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sluice bench IMAGE [--threads T] [--isa ISA] [--prompt N] [--gen N] [--seqs 1,4,16,64]\n"
+               "                    [--bw-mib M] [--json]\n");
+}
+
+typedef struct bw_arg {
+    const uint8_t *p;
+    size_t n;
+    uint64_t sink;
+} bw_arg;
+
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
+{
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(const void *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(const void *)(p + i + 32)));
+        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(const void *)(p + i + 64)));
+        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(const void *)(p + i + 96)));
+    }
+    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+}
+
+static uint64_t read_plain(const uint8_t *p, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        s ^= v;
+    }
+    return s;
+}
+
+static void *bw_thread(void *arg)
+{
+    bw_arg *a = arg;
+    a->sink = __builtin_cpu_supports("avx2") ? read_avx2(a->p, a->n) : read_plain(a->p, a->n);
+    return NULL;
+}
+
+/* Read-only bandwidth over `mib` MiB with `threads` threads: best of 5
+ * passes, in bytes/s; 0 if the buffer cannot be had. */
+static double read_bandwidth(size_t mib, int threads)
+{
+    size_t n = mib << 20;
+    uint8_t *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 0.0;
+    memset(p, 1, n);
+    double best = 0.0;
+    bw_arg args[64];
+    pthread_t th[64];
+    if (threads > 64)
+        threads = 64;
+    const size_t per = (n / (size_t)threads) & ~(size_t)127;
+    for (int pass = 0; pass < 5; pass++) {
+        double t0 = sl_cli_now_us();
+        int started = 0;
+        for (int i = 0; i < threads; i++) {
+            args[i] = (bw_arg){p + (size_t)i * per, per, 0};
+            if (i == 0 || pthread_create(&th[i], NULL, bw_thread, &args[i]) == 0)
+                started = i + 1;
+        }
+        bw_thread(&args[0]);
+        for (int i = 1; i < started; i++)
+            pthread_join(th[i], NULL);
+        double s = (sl_cli_now_us() - t0) / 1e6;
+        double bw = (double)per * started / s;
+        if (bw > best)
+            best = bw;
+    }
+    munmap(p, n);
+    return best;
+}
+
+typedef struct level {
+    int seqs;
+    double pp_tok_s, tg_tok_s;
+} level;
+
+/* One concurrency level: prefill n prompts together, then gen steps. */
+static int run_level(sl_engine *e, const sl_model *m, int n, int prompt, int gen, uint64_t seed, level *out, sl_err *err)
+{
+    sl_kv *kv = sl_engine_kv(e);
+    int32_t *toks = malloc(sizeof *toks * (size_t)n * (size_t)(prompt + gen));
+    float *logits = malloc(sizeof(float) * (size_t)n * (size_t)m->vocab);
+    sl_chunk *ch = malloc(sizeof *ch * (size_t)n);
+    int *seq = malloc(sizeof *seq * (size_t)n), made = 0;
+    sl_status st = toks && logits && ch && seq ? SL_OK : sl_err_set(err, SL_ENOMEM, "out of memory");
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; !st && i < (size_t)n * (size_t)(prompt + gen); i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        toks[i] = (int32_t)(x % (uint64_t)m->vocab);
+    }
+    for (; !st && made < n; made++)
+        st = sl_kv_seq_new(kv, &seq[made], err);
+    if (!st) {
+        for (int i = 0; i < n; i++)
+            ch[i] = (sl_chunk){seq[i], 0, prompt, toks + (size_t)i * (prompt + gen), 0};
+        double t0 = sl_cli_now_us();
+        st = sl_engine_forward(e, ch, n, logits, err);
+        double t1 = sl_cli_now_us();
+        out->pp_tok_s = (double)n * prompt * 1e6 / (t1 - t0);
+        for (int g = 0; !st && g < gen; g++) {
+            for (int i = 0; i < n; i++) {
+                int32_t *row = toks + (size_t)i * (prompt + gen);
+                row[prompt + g] = sl_argmax(logits + (size_t)i * m->vocab, m->vocab);
+                ch[i] = (sl_chunk){seq[i], prompt + g, 1, row + prompt + g, 0};
+            }
+            st = sl_engine_forward(e, ch, n, logits, err);
+        }
+        out->tg_tok_s = (double)n * gen * 1e6 / (sl_cli_now_us() - t1);
+        out->seqs = n;
+    }
+    for (int i = 0; i < made; i++)
+        sl_kv_seq_free(kv, seq[i]);
+    free(toks);
+    free(logits);
+    free(ch);
+    free(seq);
+    return st ? -1 : 0;
+}
+
+int sl_cmd_bench(int argc, char **argv)
+{
+    enum { O_ISA = 256, O_PROMPT, O_GEN, O_SEQS, O_BW, O_JSON };
+    static const struct option opts[] = {
+        {"threads", required_argument, 0, 'T'}, {"isa", required_argument, 0, O_ISA},
+        {"prompt", required_argument, 0, O_PROMPT}, {"gen", required_argument, 0, O_GEN},
+        {"seqs", required_argument, 0, O_SEQS}, {"bw-mib", required_argument, 0, O_BW},
+        {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    long long prompt = 32, gen = 32, bw_mib = 1024, v;
+    int json = 0, c, levels[16] = {1, 4, 16, 64}, n_levels = 4;
+    sl_engine_cfg ec = {.isa = -1, .pin = 1};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "T:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'T': if (sl_cli_int("--threads", optarg, 1, 1024, &v)) return SL_EXIT_ERROR; ec.n_threads = (int)v; break;
+        case O_ISA: if (sl_cli_isa(optarg, &ec.isa)) return SL_EXIT_ERROR; break;
+        case O_PROMPT: if (sl_cli_int("--prompt", optarg, 1, 4096, &prompt)) return SL_EXIT_ERROR; break;
+        case O_GEN: if (sl_cli_int("--gen", optarg, 1, 4096, &gen)) return SL_EXIT_ERROR; break;
+        case O_BW: if (sl_cli_int("--bw-mib", optarg, 0, 1 << 16, &bw_mib)) return SL_EXIT_ERROR; break;
+        case O_SEQS: {
+            n_levels = 0;
+            char *s = optarg, *tok;
+            while ((tok = strsep(&s, ",")) && n_levels < 16) {
+                if (sl_cli_int("--seqs", tok, 1, 1024, &v))
+                    return SL_EXIT_ERROR;
+                levels[n_levels++] = (int)v;
+            }
+            break;
+        }
+        case O_JSON: json = 1; break;
+        case 'h': usage(stdout); return SL_EXIT_OK;
+        default: usage(stderr); return SL_EXIT_ERROR;
+        }
+    }
+    if (optind + 1 != argc || n_levels == 0) {
+        usage(stderr);
+        return SL_EXIT_ERROR;
+    }
+    int max_seqs = 1;
+    for (int i = 0; i < n_levels; i++)
+        max_seqs = levels[i] > max_seqs ? levels[i] : max_seqs;
+    ec.max_seqs = max_seqs;
+    ec.ctx = (int)(prompt + gen);
+    ec.kv_blocks = max_seqs * sl_kv_blocks_for(ec.ctx);
+    ec.max_batch_tokens = 512;
+    sl_model *m;
+    sl_engine *e;
+    int rc = sl_cli_open(argv[optind], &ec, &m, &e);
+    if (rc)
+        return rc;
+    level res[16];
+    sl_err err = {0};
+    /* warm-up: page the weights in so the first level is not a disk test */
+    level warm;
+    if (run_level(e, m, 1, 4, 2, 7, &warm, &err)) {
+        fprintf(stderr, "sluice: %s\n", err.msg);
+        rc = SL_EXIT_ERROR;
+        goto out;
+    }
+    for (int i = 0; i < n_levels; i++)
+        if (run_level(e, m, levels[i], (int)prompt, (int)gen, 42 + (uint64_t)i, &res[i], &err)) {
+            fprintf(stderr, "sluice: %d sequences: %s\n", levels[i], err.msg);
+            rc = SL_EXIT_ERROR;
+            goto out;
+        }
+    const uint64_t rss = sl_cli_peak_rss();
+    const int threads = sl_engine_threads(e);
+    const double bw = bw_mib ? read_bandwidth((size_t)bw_mib, threads) : 0.0;
+    const double ceiling = bw > 0 ? bw / (double)m->weight_bytes : 0.0;
+    const sl_kernels *k = sl_engine_kernels(e);
+    /* the kernels this image uses */
+    int used[SL_W_COUNT] = {0};
+    used[m->output.wt] = 1;
+    for (int l = 0; l < m->n_layers; l++) {
+        const sl_layer *L = &m->layers[l];
+        used[L->wq.wt] = used[L->wk.wt] = used[L->wv.wt] = used[L->wo.wt] = 1;
+        used[L->w_gate.wt] = used[L->w_down.wt] = used[L->w_up.wt] = 1;
+    }
+    double tg1 = 0.0;
+    for (int i = 0; i < n_levels; i++)
+        if (res[i].seqs == 1)
+            tg1 = res[i].tg_tok_s;
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "image", json_object_new_string(argv[optind]));
+        json_object_object_add(o, "weight_bytes_per_token", json_object_new_int64((int64_t)m->weight_bytes));
+        json_object_object_add(o, "threads", json_object_new_int(threads));
+        json_object_object_add(o, "pinned_threads", json_object_new_int(sl_engine_pinned(e)));
+        json_object_object_add(o, "isa", json_object_new_string(k->name));
+        json_object_object_add(o, "cpu_features", json_object_new_string(sl_cpu_features()));
+        json_object *ka = json_object_new_array();
+        for (int t = 0; t < SL_W_COUNT; t++)
+            if (used[t])
+                json_object_array_add(ka, json_object_new_string(k->gemm_name[t]));
+        json_object_object_add(o, "kernels", ka);
+        json_object_object_add(o, "prompt_tokens", json_object_new_int((int)prompt));
+        json_object_object_add(o, "gen_tokens", json_object_new_int((int)gen));
+        json_object *la = json_object_new_array();
+        for (int i = 0; i < n_levels; i++) {
+            json_object *l = json_object_new_object();
+            json_object_object_add(l, "sequences", json_object_new_int(res[i].seqs));
+            json_object_object_add(l, "pp_tok_s", json_object_new_double(res[i].pp_tok_s));
+            json_object_object_add(l, "tg_tok_s", json_object_new_double(res[i].tg_tok_s));
+            json_object_array_add(la, l);
+        }
+        json_object_object_add(o, "levels", la);
+        json_object_object_add(o, "peak_rss_bytes", json_object_new_int64((int64_t)rss));
+        json_object_object_add(o, "read_bw_bytes_s", json_object_new_double(bw));
+        json_object_object_add(o, "tg_ceiling_tok_s", json_object_new_double(ceiling));
+        json_object_object_add(o, "tg1_fraction_of_ceiling", json_object_new_double(ceiling > 0 ? tg1 / ceiling : 0));
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else {
+        printf("%s: %.1f MB of weights per token; %s kernels (%s), %d threads (%d pinned)\n", argv[optind],
+               (double)m->weight_bytes / 1e6, k->name, sl_cpu_features(), threads, sl_engine_pinned(e));
+        printf("kernels:");
+        for (int t = 0; t < SL_W_COUNT; t++)
+            if (used[t])
+                printf(" [%s]", k->gemm_name[t]);
+        printf("\n%8s %14s %14s   (prompt %lld, generate %lld)\n", "seqs", "pp tok/s", "tg tok/s", prompt, gen);
+        for (int i = 0; i < n_levels; i++)
+            printf("%8d %14.1f %14.1f\n", res[i].seqs, res[i].pp_tok_s, res[i].tg_tok_s);
+        printf("peak RSS %.1f MB\n", (double)rss / 1e6);
+        if (bw > 0)
+            printf("read bandwidth %.1f GB/s -> decoding ceiling %.1f tok/s; 1 sequence reaches %.0f%%\n", bw / 1e9,
+                   ceiling, 100.0 * tg1 / ceiling);
+    }
+    rc = SL_EXIT_OK;
+out:
+    sl_engine_destroy(e);
+    sl_model_close(m);
+    return rc;
+}
