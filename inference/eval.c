@@ -195,3 +195,86 @@ sl_status sl_eval_windows(const int32_t *stream, size_t n_stream, int n_ctx, int
     *n_out = (int)n;
     return SL_OK;
 }
+
+sl_status sl_eval_pieces(const sl_tokenizer *tok, const char *text, size_t len, const char *sep, size_t sep_len,
+                         int max_pieces, int n_ctx, bool add_bos, sl_eval_seq **out, int32_t **store, int *n_out,
+                         sl_err *err)
+{
+    *out = NULL;
+    *store = NULL;
+    *n_out = 0;
+    if (sep_len == 0 || n_ctx < 2)
+        return sl_err_set(err, SL_EINVAL, "pieces need a non-empty separator and a context of 2 or more");
+    /* Pass 1 encodes into one growing token store; offsets are kept in the
+     * descriptors' n field until the store stops moving. */
+    size_t cap_t = 0, n_t = 0, cap_s = 0;
+    int n = 0;
+    int32_t *toks = NULL;
+    sl_eval_seq *seqs = NULL;
+    size_t *offs = NULL;
+    sl_status st = SL_OK;
+    const char *p = text, *end = text + len;
+    while (!st && (max_pieces <= 0 || n < max_pieces)) {
+        const char *q = memmem(p, (size_t)(end - p), sep, sep_len);
+        const size_t plen = q ? (size_t)(q - p) : (size_t)(end - p);
+        if (plen > 0) {
+            int32_t *ids;
+            size_t nid;
+            st = sl_tok_encode(tok, p, plen, add_bos, &ids, &nid, err);
+            if (st) {
+                sl_err_prefix(err, st, "piece %d", n);
+                break;
+            }
+            if (nid > (size_t)n_ctx)
+                nid = (size_t)n_ctx;
+            if (n_t + nid > cap_t) {
+                size_t nc = (n_t + nid) * 2;
+                int32_t *nt = realloc(toks, nc * sizeof *nt);
+                if (!nt) {
+                    free(ids);
+                    st = sl_err_set(err, SL_ENOMEM, "out of memory for piece tokens");
+                    break;
+                }
+                toks = nt;
+                cap_t = nc;
+            }
+            if ((size_t)n == cap_s) {
+                size_t nc = cap_s ? 2 * cap_s : 256;
+                sl_eval_seq *ns = realloc(seqs, nc * sizeof *ns);
+                size_t *no = ns ? realloc(offs, nc * sizeof *no) : NULL;
+                if (ns)
+                    seqs = ns;
+                if (!no) {
+                    free(ids);
+                    st = sl_err_set(err, SL_ENOMEM, "out of memory for pieces");
+                    break;
+                }
+                offs = no;
+                cap_s = nc;
+            }
+            memcpy(toks + n_t, ids, nid * sizeof *ids);
+            free(ids);
+            offs[n] = n_t;
+            seqs[n++] = (sl_eval_seq){NULL, (int)nid, 0};
+            n_t += nid;
+        }
+        if (!q)
+            break;
+        p = q + sep_len;
+    }
+    if (!st && n == 0)
+        st = sl_err_set(err, SL_EINVAL, "the text has no pieces between separators");
+    if (st) {
+        free(toks);
+        free(seqs);
+        free(offs);
+        return st;
+    }
+    for (int i = 0; i < n; i++)
+        seqs[i].tokens = toks + offs[i];
+    free(offs);
+    *out = seqs;
+    *store = toks;
+    *n_out = n;
+    return SL_OK;
+}

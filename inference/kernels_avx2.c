@@ -29,7 +29,7 @@ INLINE __m256 load_bf16(const uint8_t *w, int i)
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 INLINE float one_f32(const uint8_t *w, int i) { float f; memcpy(&f, w + 4 * i, 4); return f; }
-INLINE float one_f16(const uint8_t *w, int i) { uint16_t h; memcpy(&h, w + 2 * i, 2); return sl_fp16_to_fp32(h); }
+INLINE float one_f16(const uint8_t *w, int i) { uint16_t h; memcpy(&h, w + 2 * i, 2); return _cvtsh_ss(h); }
 INLINE float one_bf16(const uint8_t *w, int i) { uint16_t h; memcpy(&h, w + 2 * i, 2); return sl_bf16_to_fp32(h); }
 
 /* Float weights: two accumulators per token (16 elements a step), then one
@@ -38,23 +38,23 @@ INLINE float one_bf16(const uint8_t *w, int i) { uint16_t h; memcpy(&h, w + 2 * 
     INLINE void NAME(const uint8_t *w, const float *const *x, const int nt, int k, float *out)                        \
     {                                                                                                                  \
         __m256 a0[MT], a1[MT];                                                                                         \
-        for (int j = 0; j < nt; j++)                                                                                   \
+        UNROLL_MT for (int j = 0; j < nt; j++)                                                                                   \
             a0[j] = a1[j] = _mm256_setzero_ps();                                                                       \
         int i = 0;                                                                                                     \
         for (; i + 16 <= k; i += 16) {                                                                                 \
             __m256 w0 = LOAD(w, i), w1 = LOAD(w, i + 8);                                                               \
-            for (int j = 0; j < nt; j++) {                                                                             \
+            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                             \
                 a0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), a0[j]);                                         \
                 a1[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[j] + i + 8), a1[j]);                                     \
             }                                                                                                          \
         }                                                                                                              \
         if (i + 8 <= k) {                                                                                              \
             __m256 w0 = LOAD(w, i);                                                                                    \
-            for (int j = 0; j < nt; j++)                                                                               \
+            UNROLL_MT for (int j = 0; j < nt; j++)                                                                               \
                 a0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), a0[j]);                                         \
             i += 8;                                                                                                    \
         }                                                                                                              \
-        for (int j = 0; j < nt; j++) {                                                                                 \
+        UNROLL_MT for (int j = 0; j < nt; j++) {                                                                                 \
             float s = hsum8(_mm256_add_ps(a0[j], a1[j]));                                                              \
             for (int ii = i; ii < k; ii++)                                                                             \
                 s += ONE(w, ii) * x[j][ii];                                                                            \
@@ -96,15 +96,15 @@ INLINE void tile_q8_0(const uint8_t *w, const sl_block_q8x *const *x, const int 
 {
     const sl_block_q8_0 *b = (const sl_block_q8_0 *)(const void *)w;
     __m256 acc[MT];
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < k / 32; i++) {
         const __m256i wq = load_q(b[i].qs);
-        const float dw = sl_fp16_to_fp32(b[i].d);
-        for (int j = 0; j < nt; j++)
+        const float dw = _cvtsh_ss(b[i].d);
+        UNROLL_MT for (int j = 0; j < nt; j++)
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_i8(wq, load_q(x[j][i].qs)), acc[j]);
     }
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
 }
 
@@ -112,15 +112,15 @@ INLINE void tile_q4_0(const uint8_t *w, const sl_block_q8x *const *x, const int 
 {
     const sl_block_q4_0 *b = (const sl_block_q4_0 *)(const void *)w;
     __m256 acc[MT];
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < k / 32; i++) {
         const __m256i wq = _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
-        const float dw = sl_fp16_to_fp32(b[i].d);
-        for (int j = 0; j < nt; j++)
+        const float dw = _cvtsh_ss(b[i].d);
+        UNROLL_MT for (int j = 0; j < nt; j++)
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_i8(wq, load_q(x[j][i].qs)), acc[j]);
     }
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
 }
 
@@ -129,19 +129,19 @@ INLINE void tile_q4_1(const uint8_t *w, const sl_block_q8x *const *x, const int 
     const sl_block_q4_1 *b = (const sl_block_q4_1 *)(const void *)w;
     __m256 acc[MT];
     float accm[MT];
-    for (int j = 0; j < nt; j++) {
+    UNROLL_MT for (int j = 0; j < nt; j++) {
         acc[j] = _mm256_setzero_ps();
         accm[j] = 0.0f;
     }
     for (int i = 0; i < k / 32; i++) {
         const __m256i wq = unpack_nibbles(b[i].qs);
-        const float dw = sl_fp16_to_fp32(b[i].d), mw = sl_fp16_to_fp32(b[i].m);
-        for (int j = 0; j < nt; j++) {
+        const float dw = _cvtsh_ss(b[i].d), mw = _cvtsh_ss(b[i].m);
+        UNROLL_MT for (int j = 0; j < nt; j++) {
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_u4(wq, load_q(x[j][i].qs)), acc[j]);
             accm[j] += mw * (x[j][i].d * (float)x[j][i].s);
         }
     }
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]) + accm[j];
 }
 

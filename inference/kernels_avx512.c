@@ -49,12 +49,12 @@ INLINE __m512 load_bf16(const uint8_t *w, int i, __mmask16 m)
     INLINE void NAME(const uint8_t *w, const float *const *x, const int nt, int k, float *out)                        \
     {                                                                                                                  \
         __m512 a0[MT], a1[MT];                                                                                         \
-        for (int j = 0; j < nt; j++)                                                                                   \
+        UNROLL_MT for (int j = 0; j < nt; j++)                                                                                   \
             a0[j] = a1[j] = _mm512_setzero_ps();                                                                       \
         int i = 0;                                                                                                     \
         for (; i + 32 <= k; i += 32) {                                                                                 \
             __m512 w0 = LOAD(w, i, 0xffff), w1 = LOAD(w, i + 16, 0xffff);                                              \
-            for (int j = 0; j < nt; j++) {                                                                             \
+            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                             \
                 a0[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[j] + i), a0[j]);                                         \
                 a1[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[j] + i + 16), a1[j]);                                    \
             }                                                                                                          \
@@ -62,10 +62,10 @@ INLINE __m512 load_bf16(const uint8_t *w, int i, __mmask16 m)
         for (; i < k; i += 16) {                                                                                       \
             const __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);                   \
             __m512 w0 = LOAD(w, i, m);                                                                                 \
-            for (int j = 0; j < nt; j++)                                                                               \
+            UNROLL_MT for (int j = 0; j < nt; j++)                                                                               \
                 a0[j] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[j] + i), a0[j]);                                \
         }                                                                                                              \
-        for (int j = 0; j < nt; j++)                                                                                   \
+        UNROLL_MT for (int j = 0; j < nt; j++)                                                                                   \
             out[j] = hsum16(_mm512_add_ps(a0[j], a1[j]));                                                              \
     }
 
@@ -99,15 +99,15 @@ INLINE void tile_q8_0(const uint8_t *w, const sl_block_q8x *const *x, const int 
 {
     const sl_block_q8_0 *b = (const sl_block_q8_0 *)(const void *)w;
     __m256 acc[MT];
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < k / 32; i++) {
         const __m256i wq = load_q(b[i].qs);
-        const float dw = sl_fp16_to_fp32(b[i].d);
-        for (int j = 0; j < nt; j++)
+        const float dw = _cvtsh_ss(b[i].d);
+        UNROLL_MT for (int j = 0; j < nt; j++)
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_i8(wq, load_q(x[j][i].qs)), acc[j]);
     }
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
 }
 
@@ -115,15 +115,15 @@ INLINE void tile_q4_0(const uint8_t *w, const sl_block_q8x *const *x, const int 
 {
     const sl_block_q4_0 *b = (const sl_block_q4_0 *)(const void *)w;
     __m256 acc[MT];
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < k / 32; i++) {
         const __m256i wq = _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
-        const float dw = sl_fp16_to_fp32(b[i].d);
-        for (int j = 0; j < nt; j++)
+        const float dw = _cvtsh_ss(b[i].d);
+        UNROLL_MT for (int j = 0; j < nt; j++)
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_i8(wq, load_q(x[j][i].qs)), acc[j]);
     }
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]);
 }
 
@@ -132,19 +132,19 @@ INLINE void tile_q4_1(const uint8_t *w, const sl_block_q8x *const *x, const int 
     const sl_block_q4_1 *b = (const sl_block_q4_1 *)(const void *)w;
     __m256 acc[MT];
     float accm[MT];
-    for (int j = 0; j < nt; j++) {
+    UNROLL_MT for (int j = 0; j < nt; j++) {
         acc[j] = _mm256_setzero_ps();
         accm[j] = 0.0f;
     }
     for (int i = 0; i < k / 32; i++) {
         const __m256i wq = unpack_nibbles(b[i].qs);
-        const float dw = sl_fp16_to_fp32(b[i].d), mw = sl_fp16_to_fp32(b[i].m);
-        for (int j = 0; j < nt; j++) {
+        const float dw = _cvtsh_ss(b[i].d), mw = _cvtsh_ss(b[i].m);
+        UNROLL_MT for (int j = 0; j < nt; j++) {
             acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_u4(wq, load_q(x[j][i].qs)), acc[j]);
             accm[j] += mw * (x[j][i].d * (float)x[j][i].s);
         }
     }
-    for (int j = 0; j < nt; j++)
+    UNROLL_MT for (int j = 0; j < nt; j++)
         out[j] = hsum8(acc[j]) + accm[j];
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cpuid.h>
 #include <pthread.h>
 
 #include "sl_kernels.h"
@@ -20,27 +21,50 @@ int sl_isa_parse(const char *s)
     return -1;
 }
 
-static int has_avx2(void)
+/* CPU features from cpuid, with the OS's consent (XCR0) to use the wider
+ * registers; read once. */
+static struct {
+    pthread_once_t once;
+    int avx2, avx512, vnni, bf16, dq;
+} cpu = {PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0};
+
+static void probe_cpu(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx)
+        return;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    const int ymm_ok = (lo & 0x6) == 0x6, zmm_ok = (lo & 0xe6) == 0xe6;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return;
+    cpu.avx2 = ymm_ok && fma && f16c && ((b >> 5) & 1);
+    cpu.avx512 = cpu.avx2 && zmm_ok && ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+    cpu.dq = cpu.avx512 && ((b >> 17) & 1);
+    cpu.vnni = cpu.avx512 && ((c >> 11) & 1);
+    if (cpu.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+        cpu.bf16 = (a >> 5) & 1;
 }
 
-static int has_avx512(void)
+static int has(const int *flag)
 {
-    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+    pthread_once(&cpu.once, probe_cpu);
+    return *flag;
 }
 
-static int has_vnni(void) { return has_avx512() && __builtin_cpu_supports("avx512vnni"); }
+static int has_avx2(void) { return has(&cpu.avx2); }
+/* F + BW + VL (+ DQ, which the kernels' build flags allow the compiler to use) */
+static int has_avx512(void) { return has(&cpu.avx512) && cpu.dq; }
+static int has_vnni(void) { return has_avx512() && cpu.vnni; }
 
 const char *sl_cpu_features(void)
 {
     static char buf[128];
-    snprintf(buf, sizeof buf, "%s%s%s%s%s%s", has_avx2() ? "avx2 fma f16c" : "sse2",
-             __builtin_cpu_supports("avx512f") ? " avx512f" : "", __builtin_cpu_supports("avx512bw") ? " avx512bw" : "",
-             __builtin_cpu_supports("avx512vl") ? " avx512vl" : "", has_vnni() ? " avx512vnni" : "",
-             __builtin_cpu_supports("avx512bf16") ? " avx512bf16" : "");
+    snprintf(buf, sizeof buf, "%s%s%s%s", has_avx2() ? "avx2 fma f16c" : "sse2", has_avx512() ? " avx512f/bw/vl/dq" : "",
+             has_vnni() ? " avx512vnni" : "", has(&cpu.bf16) ? " avx512bf16" : "");
     return buf;
 }
 

@@ -1,33 +1,54 @@
 /* kernels_gemm.h - the row x token loop the SIMD kernel files share.
  * TILE(row, xs, n, k, out) computes one weight row against n <= MT tokens;
- * n is a constant at each call so the tile's loops unroll. */
+ * n is a constant at each call so the tile's loops unroll.
+ *
+ * Cache blocking: rows are taken in blocks of about GEMM_BLOCK bytes of
+ * weights and tokens in blocks of about GEMM_BLOCK bytes of activations, so
+ * a weight block stays in L2 while every token block streams past it and a
+ * row stays in L1 while it meets a token block.  Blocking only changes which
+ * pairs are computed when, never how: a pair's value is the same. */
 #ifndef SL_KERNELS_GEMM_H
 #define SL_KERNELS_GEMM_H
 
-#define MT 4 /* tokens per micro-tile */
+#define MT 4                      /* tokens per micro-tile */
+/* Per-token loops inside a tile: fully unrolled, so accumulators live in
+ * registers (GCC -O2 would keep them on the stack). */
+#define UNROLL_MT _Pragma("GCC unroll 4")
+#define GEMM_BLOCK (256u << 10)   /* bytes of weights / activations per block */
 
-/* The row x token loop shared by every type: a row stays in L1 while it
- * meets every token of the batch. */
+static inline int gemm_block(size_t unit_bytes, int lo)
+{
+    size_t n = GEMM_BLOCK / (unit_bytes ? unit_bytes : 1);
+    return n < (size_t)lo ? lo : n > (1u << 20) ? (1 << 20) : (int)n;
+}
+
 #define GEMM(NAME, TILE, XT)                                                                                           \
     static void NAME(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,      \
                      int k, float *y, int ldy)                                                                         \
     {                                                                                                                  \
-        for (int r = r0; r < r1; r++) {                                                                                \
-            const uint8_t *row = w + (size_t)r * row_bytes;                                                            \
-            for (int t = 0; t < nt; t += MT) {                                                                         \
-                const XT *xs[MT];                                                                                      \
-                float out[MT];                                                                                         \
-                const int n = nt - t < MT ? nt - t : MT;                                                               \
-                for (int j = 0; j < n; j++)                                                                            \
-                    xs[j] = (const XT *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);               \
-                switch (n) {                                                                                           \
-                case 4: TILE(row, xs, 4, k, out); break;                                                               \
-                case 3: TILE(row, xs, 3, k, out); break;                                                               \
-                case 2: TILE(row, xs, 2, k, out); break;                                                               \
-                default: TILE(row, xs, 1, k, out); break;                                                              \
+        const int rb = gemm_block(row_bytes, 4), tb = gemm_block(x_stride, MT) / MT * MT;                              \
+        for (int R = r0; R < r1; R += rb) {                                                                            \
+            const int Re = R + rb < r1 ? R + rb : r1;                                                                  \
+            for (int T = 0; T < nt; T += tb) {                                                                         \
+                const int Te = T + tb < nt ? T + tb : nt;                                                              \
+                for (int r = R; r < Re; r++) {                                                                         \
+                    const uint8_t *row = w + (size_t)r * row_bytes;                                                    \
+                    for (int t = T; t < Te; t += MT) {                                                                 \
+                        const XT *xs[MT];                                                                              \
+                        float out[MT];                                                                                 \
+                        const int n = Te - t < MT ? Te - t : MT;                                                       \
+                        for (int j = 0; j < n; j++)                                                                    \
+                            xs[j] = (const XT *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);       \
+                        switch (n) {                                                                                   \
+                        case 4: TILE(row, xs, 4, k, out); break;                                                       \
+                        case 3: TILE(row, xs, 3, k, out); break;                                                       \
+                        case 2: TILE(row, xs, 2, k, out); break;                                                       \
+                        default: TILE(row, xs, 1, k, out); break;                                                      \
+                        }                                                                                              \
+                        for (int j = 0; j < n; j++)                                                                    \
+                            y[(size_t)(t + j) * ldy + r] = out[j];                                                     \
+                    }                                                                                                  \
                 }                                                                                                      \
-                for (int j = 0; j < n; j++)                                                                            \
-                    y[(size_t)(t + j) * ldy + r] = out[j];                                                             \
             }                                                                                                          \
         }                                                                                                              \
     }

@@ -4,6 +4,7 @@
 #ifndef SL_EVAL_H
 #define SL_EVAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +46,13 @@ sl_status sl_eval_run(sl_engine *e, sl_engine *ref, const sl_eval_seq *seqs, int
  * own token copies in *store); returns the count in *n_out. */
 sl_status sl_eval_windows(const int32_t *stream, size_t n_stream, int n_ctx, int bos, sl_eval_seq **out,
                           int32_t **store, int *n_out, sl_err *err);
+
+/* The per-piece protocol: text split on sep (empty pieces skipped), at
+ * most max_pieces (0: all), each encoded (with BOS when add_bos) and cut to
+ * n_ctx tokens, scored from its first prediction.  Descriptors and their
+ * tokens are malloc'd into *out and *store. */
+sl_status sl_eval_pieces(const sl_tokenizer *tok, const char *text, size_t len, const char *sep, size_t sep_len,
+                         int max_pieces, int n_ctx, bool add_bos, sl_eval_seq **out, int32_t **store, int *n_out,
+                         sl_err *err);
 
 #endif

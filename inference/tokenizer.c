@@ -443,6 +443,8 @@ static int push_id(idvec *v, int32_t id)
  * bytes: a lead byte and up to 3 continuation bytes. */
 static int char_len(const unsigned char *p, size_t left)
 {
+    if (left >= 3 && p[0] == 0xe2 && p[1] == 0x96 && p[2] == 0x81)
+        return 3; /* an escaped space stays whole, as run.c's ' ' never joins what follows */
     int n = 1;
     while ((size_t)n < left && n < 4 && (p[n] & 0xc0) == 0x80)
         n++;

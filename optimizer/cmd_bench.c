@@ -20,7 +20,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sluice bench IMAGE [--threads T] [--isa ISA] [--prompt N] [--gen N] [--seqs 1,4,16,64]\n"
-               "                    [--bw-mib M] [--json]\n");
+               "                    [--reps R] [--bw-mib M] [--json]\n"
+               "  Each level runs R times (default 3); the medians are reported.\n");
 }
 
 typedef struct bw_arg {
@@ -95,6 +96,18 @@ static double read_bandwidth(size_t mib, int threads)
     return best;
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 typedef struct level {
     int seqs;
     double pp_tok_s, tg_tok_s;
@@ -145,14 +158,15 @@ static int run_level(sl_engine *e, const sl_model *m, int n, int prompt, int gen
 
 int sl_cmd_bench(int argc, char **argv)
 {
-    enum { O_ISA = 256, O_PROMPT, O_GEN, O_SEQS, O_BW, O_JSON };
+    enum { O_ISA = 256, O_PROMPT, O_GEN, O_SEQS, O_BW, O_JSON, O_REPS };
     static const struct option opts[] = {
         {"threads", required_argument, 0, 'T'}, {"isa", required_argument, 0, O_ISA},
         {"prompt", required_argument, 0, O_PROMPT}, {"gen", required_argument, 0, O_GEN},
         {"seqs", required_argument, 0, O_SEQS}, {"bw-mib", required_argument, 0, O_BW},
-        {"json", no_argument, 0, O_JSON},       {"help", no_argument, 0, 'h'},
+        {"json", no_argument, 0, O_JSON},       {"reps", required_argument, 0, O_REPS},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    long long prompt = 32, gen = 32, bw_mib = 1024, v;
+    long long prompt = 32, gen = 32, bw_mib = 1024, reps = 3, v;
     int json = 0, c, levels[16] = {1, 4, 16, 64}, n_levels = 4;
     sl_engine_cfg ec = {.isa = -1, .pin = 1};
     optind = 1;
@@ -162,6 +176,7 @@ int sl_cmd_bench(int argc, char **argv)
         case O_ISA: if (sl_cli_isa(optarg, &ec.isa)) return SL_EXIT_ERROR; break;
         case O_PROMPT: if (sl_cli_int("--prompt", optarg, 1, 4096, &prompt)) return SL_EXIT_ERROR; break;
         case O_GEN: if (sl_cli_int("--gen", optarg, 1, 4096, &gen)) return SL_EXIT_ERROR; break;
+        case O_REPS: if (sl_cli_int("--reps", optarg, 1, 100, &reps)) return SL_EXIT_ERROR; break;
         case O_BW: if (sl_cli_int("--bw-mib", optarg, 0, 1 << 16, &bw_mib)) return SL_EXIT_ERROR; break;
         case O_SEQS: {
             n_levels = 0;
@@ -203,12 +218,23 @@ int sl_cmd_bench(int argc, char **argv)
         rc = SL_EXIT_ERROR;
         goto out;
     }
-    for (int i = 0; i < n_levels; i++)
-        if (run_level(e, m, levels[i], (int)prompt, (int)gen, 42 + (uint64_t)i, &res[i], &err)) {
-            fprintf(stderr, "sluice: %d sequences: %s\n", levels[i], err.msg);
-            rc = SL_EXIT_ERROR;
-            goto out;
+    /* Levels interleaved across repetitions, so a noisy minute spreads over
+     * all of them; medians per level. */
+    double pp[16][100], tg[16][100];
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < n_levels; i++) {
+            if (run_level(e, m, levels[i], (int)prompt, (int)gen, 42 + (uint64_t)i, &res[i], &err)) {
+                fprintf(stderr, "sluice: %d sequences: %s\n", levels[i], err.msg);
+                rc = SL_EXIT_ERROR;
+                goto out;
+            }
+            pp[i][r] = res[i].pp_tok_s;
+            tg[i][r] = res[i].tg_tok_s;
         }
+    for (int i = 0; i < n_levels; i++) {
+        res[i].pp_tok_s = median(pp[i], (int)reps);
+        res[i].tg_tok_s = median(tg[i], (int)reps);
+    }
     const uint64_t rss = sl_cli_peak_rss();
     const int threads = sl_engine_threads(e);
     const double bw = bw_mib ? read_bandwidth((size_t)bw_mib, threads) : 0.0;
@@ -241,6 +267,7 @@ int sl_cmd_bench(int argc, char **argv)
         json_object_object_add(o, "kernels", ka);
         json_object_object_add(o, "prompt_tokens", json_object_new_int((int)prompt));
         json_object_object_add(o, "gen_tokens", json_object_new_int((int)gen));
+        json_object_object_add(o, "reps", json_object_new_int((int)reps));
         json_object *la = json_object_new_array();
         for (int i = 0; i < n_levels; i++) {
             json_object *l = json_object_new_object();
@@ -263,7 +290,8 @@ int sl_cmd_bench(int argc, char **argv)
         for (int t = 0; t < SL_W_COUNT; t++)
             if (used[t])
                 printf(" [%s]", k->gemm_name[t]);
-        printf("\n%8s %14s %14s   (prompt %lld, generate %lld)\n", "seqs", "pp tok/s", "tg tok/s", prompt, gen);
+        printf("\n%8s %14s %14s   (prompt %lld, generate %lld; medians of %lld)\n", "seqs", "pp tok/s", "tg tok/s",
+               prompt, gen, reps);
         for (int i = 0; i < n_levels; i++)
             printf("%8d %14.1f %14.1f\n", res[i].seqs, res[i].pp_tok_s, res[i].tg_tok_s);
         printf("peak RSS %.1f MB\n", (double)rss / 1e6);

@@ -186,60 +186,9 @@ int sl_cmd_eval(int argc, char **argv)
             fprintf(stderr, "sluice: --split needs a non-empty separator\n");
             goto out;
         }
-        /* Pieces: encode each, keep the ids contiguous in `all`, descriptors after. */
-        size_t cap = 0;
-        size_t *off = NULL, *len = NULL;
-        const char *p = text, *end = text + tlen;
-        while (p <= end && (!max_pieces || (long long)n_seqs < max_pieces)) {
-            const char *q = memmem(p, (size_t)(end - p), split, sl);
-            size_t n = q ? (size_t)(q - p) : (size_t)(end - p);
-            if (n > 0) {
-                int32_t *t;
-                size_t nt;
-                if (sl_tok_encode(m->tok, p, n, bos >= 0, &t, &nt, &err)) {
-                    fprintf(stderr, "sluice: piece %d: %s\n", n_seqs, err.msg);
-                    free(off);
-                    free(len);
-                    goto out;
-                }
-                if (nt > (size_t)ctx)
-                    nt = (size_t)ctx;
-                if ((size_t)n_seqs == cap) {
-                    cap = cap ? 2 * cap : 256;
-                    size_t *no = realloc(off, cap * sizeof *no), *nl = no ? realloc(len, cap * sizeof *nl) : NULL;
-                    if (no)
-                        off = no;
-                    if (!nl) {
-                        free(t);
-                        free(off);
-                        free(len);
-                        fprintf(stderr, "sluice: out of memory\n");
-                        goto out;
-                    }
-                    len = nl;
-                }
-                off[n_seqs] = all.n;
-                len[n_seqs++] = nt;
-                int bad = ids_add(&all, t, nt);
-                free(t);
-                if (bad) {
-                    free(off);
-                    free(len);
-                    fprintf(stderr, "sluice: out of memory\n");
-                    goto out;
-                }
-            }
-            if (!q)
-                break;
-            p = q + sl;
-        }
-        seqs = malloc(sizeof *seqs * (size_t)(n_seqs ? n_seqs : 1));
-        for (int i = 0; seqs && i < n_seqs; i++)
-            seqs[i] = (sl_eval_seq){all.a + off[i], (int)len[i], 0};
-        free(off);
-        free(len);
-        if (!seqs) {
-            fprintf(stderr, "sluice: out of memory\n");
+        if (sl_eval_pieces(m->tok, text, tlen, split, sl, (int)max_pieces, (int)ctx, bos >= 0, &seqs, &store, &n_seqs,
+                           &err)) {
+            fprintf(stderr, "sluice: %s\n", err.msg);
             goto out;
         }
     } else {

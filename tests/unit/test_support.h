@@ -64,7 +64,8 @@ static inline void test_rmtree(const char *dir)
     nftw(dir, rm_one_, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Reads a whole file (test data, images) into memory. */
+/* Reads a whole file (test data, images) into memory, NUL-terminated;
+ * len may be NULL. */
 static inline unsigned char *test_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -76,7 +77,9 @@ static inline unsigned char *test_slurp(const char *path, size_t *len)
     cr_assert_not_null(b);
     cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
     fclose(f);
-    *len = (size_t)n;
+    b[n] = 0;
+    if (len)
+        *len = (size_t)n;
     return b;
 }
 

@@ -1,0 +1,202 @@
+/* test_kernels.c - every SIMD kernel against its scalar twin, the scalar
+ * kernels against exact double arithmetic, and the invariance rule: a
+ * (row, token) value does not depend on the other rows and tokens of the
+ * call. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_kernels.h"
+#include "sl_types.h"
+#include "test_support.h"
+
+static const uint32_t ggml_of[SL_W_COUNT] = {SL_TYPE_F32, SL_TYPE_F16, SL_TYPE_BF16, SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_Q4_1};
+
+static uint64_t rng = 0x1234567;
+static float frand(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+typedef struct prob {
+    int wt, rows, k, nt;
+    size_t row_bytes, x_stride;
+    uint8_t *w;
+    float *wf;   /* dequantized weights */
+    float *x;    /* activations as floats */
+    void *xin;   /* what the kernel takes: floats or q8 blocks */
+    double *xd;  /* activations as the kernel sees them (dequantized q8 for quantized types) */
+} prob;
+
+static void make(prob *p, int wt, int rows, int k, int nt)
+{
+    memset(p, 0, sizeof *p);
+    p->wt = wt, p->rows = rows, p->k = k, p->nt = nt;
+    uint64_t rb;
+    cr_assert_eq(sl_type_row_bytes(ggml_of[wt], (uint64_t)k, &rb, NULL), SL_OK);
+    p->row_bytes = rb;
+    p->w = malloc(rb * rows);
+    p->wf = malloc(sizeof(float) * rows * k);
+    float *tmp = malloc(sizeof(float) * k);
+    for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < k; i++)
+            tmp[i] = frand() * (r % 3 == 0 ? 100.0f : 1.0f); /* some rows with large values */
+        cr_assert_eq(sl_quantize_row(ggml_of[wt], tmp, p->w + r * rb, (uint64_t)k, NULL), SL_OK);
+        cr_assert_eq(sl_dequantize_row(ggml_of[wt], p->w + r * rb, p->wf + (size_t)r * k, (uint64_t)k, NULL), SL_OK);
+    }
+    free(tmp);
+    p->x = malloc(sizeof(float) * nt * k);
+    p->xd = malloc(sizeof(double) * nt * k);
+    for (int i = 0; i < nt * k; i++)
+        p->x[i] = frand();
+    if (sl_wtype_quantized(wt)) {
+        const int kb = k / 32;
+        sl_block_q8x *q = malloc(sizeof *q * kb * nt);
+        for (int t = 0; t < nt; t++) {
+            sl_quantize_act(p->x + (size_t)t * k, q + (size_t)t * kb, k);
+            for (int i = 0; i < k; i++) {
+                const sl_block_q8x *b = &q[(size_t)t * kb + i / 32];
+                p->xd[(size_t)t * k + i] = (double)b->d * b->qs[i % 32];
+            }
+        }
+        p->xin = q;
+        p->x_stride = sizeof *q * kb;
+    } else {
+        for (int i = 0; i < nt * k; i++)
+            p->xd[i] = p->x[i];
+        p->xin = p->x;
+        p->x_stride = sizeof(float) * k;
+    }
+}
+
+static void unmake(prob *p)
+{
+    free(p->w);
+    free(p->wf);
+    free(p->x);
+    free(p->xd);
+    free(p->xin == p->x ? NULL : p->xin);
+}
+
+static float *run(const sl_kernels *ks, const prob *p)
+{
+    float *y = malloc(sizeof(float) * p->nt * p->rows);
+    ks->gemm[p->wt](p->w, p->row_bytes, 0, p->rows, p->xin, p->x_stride, p->nt, p->k, y, p->rows);
+    return y;
+}
+
+/* Worst-case float error of a k-term sum in a different order: k units of
+ * 2^-24 relative to sum |terms|, doubled for the scale products of the
+ * quantized kernels. */
+static double bound(const prob *p, int r, int t, double *exact)
+{
+    double s = 0.0, a = 0.0;
+    for (int i = 0; i < p->k; i++) {
+        double v = (double)p->wf[(size_t)r * p->k + i] * p->xd[(size_t)t * p->k + i];
+        s += v;
+        a += fabs(v);
+    }
+    *exact = s;
+    const double terms = sl_wtype_quantized(p->wt) ? 2.0 * (p->k / 32 + 16) : (double)p->k + 16;
+    return terms * ldexp(1.0, -23) * a + 1e-30;
+}
+
+static void check_type(int wt)
+{
+    const int fk[] = {1, 7, 8, 15, 16, 31, 33, 64, 172, 261};
+    const int qk[] = {32, 64, 96, 256, 288};
+    const int *ks = sl_wtype_quantized(wt) ? qk : fk;
+    const int nk = sl_wtype_quantized(wt) ? 5 : 10;
+    int checked_isa = 0;
+    for (int ki = 0; ki < nk; ki++) {
+        prob p;
+        make(&p, wt, 37, ks[ki], 9);
+        float *ref = run(&sl_kernels_scalar, &p);
+        for (int r = 0; r < p.rows; r++)
+            for (int t = 0; t < p.nt; t++) {
+                double exact, b = bound(&p, r, t, &exact);
+                cr_assert(fabs(ref[(size_t)t * p.rows + r] - exact) <= b,
+                          "scalar %s k=%d r=%d t=%d: %.9g vs exact %.9g (bound %.3g)", sl_kernels_scalar.gemm_name[wt],
+                          p.k, r, t, ref[(size_t)t * p.rows + r], exact, b);
+            }
+        for (int isa = SL_ISA_AVX2; isa < SL_ISA_COUNT; isa++) {
+            const sl_kernels *k = sl_kernels_for((sl_isa)isa);
+            if (!k)
+                continue;
+            checked_isa++;
+            float *y = run(k, &p);
+            for (int r = 0; r < p.rows; r++)
+                for (int t = 0; t < p.nt; t++) {
+                    double exact, b = bound(&p, r, t, &exact);
+                    const float a = y[(size_t)t * p.rows + r], s = ref[(size_t)t * p.rows + r];
+                    cr_assert(fabs((double)a - s) <= 2 * b, "%s vs scalar, k=%d r=%d t=%d: %.9g vs %.9g (bound %.3g)",
+                              k->gemm_name[wt], p.k, r, t, a, s, 2 * b);
+                }
+            /* Invariance: each token alone, and rows in odd slices, give the same bits. */
+            for (int t = 0; t < p.nt; t++) {
+                float *y1 = malloc(sizeof(float) * p.rows);
+                const uint8_t *xt = (const uint8_t *)p.xin + (size_t)t * p.x_stride;
+                for (int r0 = 0; r0 < p.rows; r0 += 5) {
+                    int r1 = r0 + 5 < p.rows ? r0 + 5 : p.rows;
+                    k->gemm[wt](p.w, p.row_bytes, r0, r1, xt, p.x_stride, 1, p.k, y1, p.rows);
+                }
+                cr_assert(memcmp(y1, y + (size_t)t * p.rows, sizeof(float) * p.rows) == 0,
+                          "%s: token %d alone differs from the same token in a batch of %d (k=%d)", k->gemm_name[wt], t,
+                          p.nt, p.k);
+                free(y1);
+            }
+            free(y);
+        }
+        free(ref);
+        unmake(&p);
+    }
+    if (!checked_isa)
+        cr_log_warn("no SIMD level on this CPU: only the scalar kernels were checked");
+}
+
+Test(kernels, f32) { check_type(SL_W_F32); }
+Test(kernels, f16) { check_type(SL_W_F16); }
+Test(kernels, bf16) { check_type(SL_W_BF16); }
+Test(kernels, q8_0) { check_type(SL_W_Q8_0); }
+Test(kernels, q4_0) { check_type(SL_W_Q4_0); }
+Test(kernels, q4_1) { check_type(SL_W_Q4_1); }
+
+Test(kernels, activation_quantizer)
+{
+    float x[64];
+    for (int i = 0; i < 64; i++)
+        x[i] = (float)(i - 20) * 0.5f;
+    x[40] = 0.0f;
+    sl_block_q8x q[2];
+    sl_quantize_act(x, q, 64);
+    /* block 0: amax 10 at i=0 -> d = 10/127, x=-10 -> -127 */
+    cr_assert_float_eq(q[0].d, 10.0f / 127.0f, 0.0f);
+    cr_assert_eq(q[0].qs[0], -127);
+    int32_t s = 0;
+    for (int i = 0; i < 32; i++) {
+        cr_assert_leq(abs(q[0].qs[i]), 127);
+        cr_assert(fabsf(q[0].qs[i] * q[0].d - x[i]) <= q[0].d / 2 * 1.0001f, "element %d off by more than half a step", i);
+        s += q[0].qs[i];
+    }
+    cr_assert_eq(q[0].s, s);
+    /* an all-zero block has scale 0 and zero quants */
+    float z[32] = {0};
+    sl_quantize_act(z, q, 32);
+    cr_assert_eq(q[0].d, 0.0f);
+    cr_assert_eq(q[0].s, 0);
+}
+
+Test(kernels, dispatch)
+{
+    cr_assert_not_null(sl_kernels_for(SL_ISA_SCALAR));
+    cr_assert_eq(sl_isa_parse("avx2"), SL_ISA_AVX2);
+    cr_assert_eq(sl_isa_parse("sse9"), -1);
+    setenv("SLUICE_ISA", "scalar", 1);
+    cr_assert_eq(sl_isa_select(), SL_ISA_SCALAR);
+    unsetenv("SLUICE_ISA");
+    sl_isa best = sl_isa_select();
+    cr_assert_not_null(sl_kernels_for(best));
+    cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_1), SL_W_Q4_1);
+    cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_K), -1);
+}

@@ -1,0 +1,108 @@
+/* Core plans on synthetic multi-node shapes, the pinned worker pool, and
+ * NUMA-local buffers (which degrade to plain memory where NUMA is absent). */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "sl_numa_mem.h"
+#include "sl_plan.h"
+#include "sl_pool.h"
+#include "sl_topo.h"
+
+Test(numa, plan_on_a_two_socket_shape)
+{
+    sl_topo t;
+    sl_err err = {0};
+    cr_assert_eq(sl_topo_probe(&t, "package:2 [numa] core:4 pu:2", &err), SL_OK, "%s", err.msg);
+    sl_core_plan *p = malloc(sizeof *p);
+    /* node 0, one core for the data plane: workers on the first three cores */
+    cr_assert_eq(sl_core_plan_make(&t, -1, 1, 0, p, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(p->node, 0);
+    cr_assert_eq(p->n_workers, 3);
+    cr_assert_eq(p->worker_cpu[0], 0);
+    cr_assert_eq(p->worker_cpu[1], 2);
+    cr_assert_eq(p->worker_cpu[2], 4);
+    cr_assert_eq(p->n_dp, 1);
+    cr_assert_eq(p->dp_cpu[0], 6);
+    /* node 1, two data-plane cores, at most one worker */
+    cr_assert_eq(sl_core_plan_make(&t, 1, 2, 1, p, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(p->node, 1);
+    cr_assert_eq(p->n_workers, 1);
+    cr_assert_eq(p->worker_cpu[0], 8);
+    cr_assert_eq(p->dp_cpu[0], 12);
+    cr_assert_eq(p->dp_cpu[1], 14);
+    /* impossible plans are typed errors that say why */
+    cr_assert_eq(sl_core_plan_make(&t, 0, 4, 0, p, &err), SL_ERANGE);
+    cr_assert(strstr(err.msg, "leaves none"), "%s", err.msg);
+    cr_assert_eq(sl_core_plan_make(&t, 7, 0, 0, p, &err), SL_ERANGE);
+    cr_assert_eq(sl_core_plan_make(&t, 0, -1, 0, p, &err), SL_EINVAL);
+    free(p);
+    sl_topo_free(&t);
+}
+
+Test(numa, plan_on_this_machine)
+{
+    sl_topo t;
+    sl_err err = {0};
+    cr_assert_eq(sl_topo_probe(&t, NULL, &err), SL_OK, "%s", err.msg);
+    sl_core_plan *p = malloc(sizeof *p);
+    cr_assert_eq(sl_core_plan_make(&t, -1, 0, 0, p, &err), SL_OK, "%s", err.msg);
+    cr_assert_geq(p->n_workers, 1);
+    free(p);
+    sl_topo_free(&t);
+}
+
+typedef struct job {
+    atomic_int hits[4096];
+    atomic_int threads_seen[8];
+} job;
+
+static void task(void *ctx, int t, int thread)
+{
+    job *j = ctx;
+    atomic_fetch_add(&j->hits[t], 1);
+    atomic_fetch_add(&j->threads_seen[thread], 1);
+}
+
+Test(numa, pool_runs_every_task_once)
+{
+    for (int n = 1; n <= 3; n++) {
+        sl_pool *p;
+        sl_err err = {0};
+        int cpus[3] = {0, 0, 0}; /* pin all to CPU 0: allowed everywhere */
+        cr_assert_eq(sl_pool_create(n, cpus, 0, &p, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(sl_pool_threads(p), n);
+        cr_assert_leq(sl_pool_pinned(p), n - 1 + 0);
+        job *j = calloc(1, sizeof *j);
+        for (int round = 0; round < 2000; round++) /* many short jobs: the hand-off must not lose one */
+            sl_pool_run(p, task, j, 1 + round % 7);
+        sl_pool_run(p, task, j, 4096);
+        for (int t = 0; t < 4096; t++) {
+            int want = 1;
+            for (int round = 0; round < 2000; round++)
+                want += t < 1 + round % 7;
+            cr_assert_eq(atomic_load(&j->hits[t]), want, "pool of %d: task %d ran %d times, not %d", n, t,
+                         atomic_load(&j->hits[t]), want);
+        }
+        free(j);
+        sl_pool_destroy(p);
+    }
+    sl_pool *p;
+    sl_err err = {0};
+    cr_assert_eq(sl_pool_create(0, NULL, 0, &p, &err), SL_EINVAL);
+}
+
+Test(numa, buffers_are_zeroed_and_aligned)
+{
+    for (int node = -1; node <= 0; node++) {
+        sl_buf b;
+        sl_err err = {0};
+        cr_assert_eq(sl_buf_alloc(&b, 1 << 20, node, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq((uintptr_t)b.p % 64, 0);
+        for (size_t i = 0; i < (1u << 20); i += 4096)
+            cr_assert_eq(((unsigned char *)b.p)[i], 0);
+        sl_buf_free(&b);
+        cr_assert_null(b.p);
+    }
+}
