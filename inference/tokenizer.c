@@ -309,8 +309,7 @@ fail:
 typedef struct sym {
     int start, len; /* span of the working text */
     int prev, next;
-    int32_t id;     /* token id, or -1 (SPM: not yet known) */
-    bool fixed;     /* a byte-fallback token: never merges */
+    int32_t id;     /* token id, or -1 (not in the vocabulary) */
 } sym;
 
 typedef struct cand {
@@ -375,7 +374,7 @@ typedef struct work {
 /* Pushes the pair (l, r) if it can merge. */
 static int try_pair(work *w, int l, int r)
 {
-    if (l < 0 || r < 0 || w->s[l].fixed || w->s[r].fixed)
+    if (l < 0 || r < 0)
         return 0;
     const sl_tokenizer *t = w->t;
     cand c = {0, l, r, w->s[l].len, w->s[r].len, -1};
@@ -462,41 +461,54 @@ static int encode_spm(const sl_tokenizer *t, const char *text, size_t len, idvec
     if (len > (SIZE_MAX - 3) / 2 || len + 2 * n_sp > (size_t)INT32_MAX / 2)
         return -2;
     char *e = malloc(len + 2 * n_sp + 1);
-    sym *s = malloc(sizeof *s * (len + n_sp));
-    if (!e || !s) {
+    char *sp = calloc(len + 2 * n_sp + 1, 1); /* 1 where an escaped space starts */
+    sym *s = malloc(sizeof *s * (len + 2 * n_sp + 1)); /* at most one symbol per escaped byte */
+    if (!e || !sp || !s) {
         free(e);
+        free(sp);
         free(s);
         return -1;
     }
     size_t m = 0;
-    memcpy(e, "\xe2\x96\x81", 3);
-    m = 3;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == ' ') {
+    for (size_t i = 0; i <= len; i++) {
+        if (i == 0 || text[i - 1] == ' ') { /* the dummy prefix, then each space */
+            sp[m] = 1;
             memcpy(e + m, "\xe2\x96\x81", 3);
             m += 3;
-        } else
+        }
+        if (i < len && text[i] != ' ')
             e[m++] = text[i];
     }
     int ns = 0;
     for (size_t i = 0; i < m;) {
         int cl = char_len((const unsigned char *)e + i, m - i);
-        int32_t id = strmap_get(&t->vocab, e + i, (size_t)cl);
-        if (id >= 0) {
-            s[ns] = (sym){(int)i, cl, ns - 1, ns + 1, id, false};
-            ns++;
-        } else
-            for (int b = 0; b < cl; b++, ns++) /* byte fallback, one token per byte */
-                s[ns] = (sym){(int)i + b, 1, ns - 1, ns + 1, t->byte_tok[(unsigned char)e[i + b]], true};
+        /* a character outside the vocabulary may still merge into a piece;
+         * whatever is left unknown is spelled in byte tokens at the end */
+        s[ns] = (sym){(int)i, cl, ns - 1, ns + 1, strmap_get(&t->vocab, e + i, (size_t)cl)};
+        ns++;
         i += (size_t)cl;
     }
     s[ns - 1].next = -1;
     w->text = e;
     w->s = s;
     int rc = run_merges(w, 0);
-    for (int i = 0; rc == 0 && i >= 0; i = s[i].next)
-        rc = s[i].id >= 0 ? push_id(out, s[i].id) : t->unk >= 0 ? push_id(out, t->unk) : -3;
+    for (int i = 0; rc == 0 && i >= 0; i = s[i].next) {
+        if (s[i].id >= 0) {
+            rc = push_id(out, s[i].id);
+            continue;
+        }
+        for (int b = 0; rc == 0 && b < s[i].len; b++) {
+            const int at = s[i].start + b;
+            int32_t bt = t->byte_tok[(unsigned char)e[at]];
+            if (sp[at] && t->byte_tok[' '] >= 0) { /* a space the vocabulary cannot spell as U+2581 */
+                bt = t->byte_tok[' '];
+                b += 2;
+            }
+            rc = bt >= 0 ? push_id(out, bt) : t->unk >= 0 ? push_id(out, t->unk) : -3;
+        }
+    }
     free(e);
+    free(sp);
     free(s);
     return rc;
 }
@@ -525,7 +537,7 @@ static int encode_gpt2_chunk(const sl_tokenizer *t, const unsigned char *p, size
     size_t m = 0;
     for (size_t i = 0; i < len; i++) {
         size_t cl = utf8_put(t->byte_cp[p[i]], e + m);
-        s[i] = (sym){(int)m, (int)cl, (int)i - 1, (int)i + 1, t->byte_tok[p[i]], false};
+        s[i] = (sym){(int)m, (int)cl, (int)i - 1, (int)i + 1, t->byte_tok[p[i]]};
         m += cl;
     }
     s[len - 1].next = -1;
@@ -664,6 +676,8 @@ size_t sl_tok_piece(const sl_tokenizer *t, int32_t prev, int32_t tok, char *buf,
     }
     if (s.len == 6 && memcmp(p, "<0x", 3) == 0 && p[5] == '>' && hexval((char)p[3]) >= 0 && hexval((char)p[4]) >= 0) {
         unsigned char b = (unsigned char)(hexval((char)p[3]) << 4 | hexval((char)p[4]));
+        if (b == ' ' && prev >= 0 && prev == t->bos) /* the dummy prefix, spelled as a byte */
+            return 0;
         return emit(buf, cap, 0, &b, 1);
     }
     size_t i = 0;

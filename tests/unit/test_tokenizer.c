@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sl_gguf.h"
+#include "sl_synth.h"
 #include "sl_tokenizer.h"
 #include "sl_types.h"
 #include "test_images.h"
@@ -244,4 +245,28 @@ Test(tokenizer, long_text_is_fast_and_exact)
     free(ids);
     free(text);
     close_vocab(&v);
+}
+
+/* A vocabulary with no lone U+2581 and few characters (sluice synth's):
+ * spaces become <0x20> and unknown characters their bytes, losslessly, and
+ * without overflowing the symbol array (a regression: one symbol per
+ * escaped byte is the bound). */
+Test(tokenizer, sparse_vocabulary_falls_back_to_bytes)
+{
+    char *dir = test_tmpdir();
+    sl_model_src m;
+    sl_err err = {0};
+    cr_assert_eq(sl_synth_model(sl_synth_find("tiny"), 1, &m, &err), SL_OK, "%s", err.msg);
+    sl_write_opts o = {.type = SL_TYPE_KEEP};
+    cr_assert_eq(sl_model_write(&m, test_path(dir, "t.gguf"), &o, NULL, &err), SL_OK, "%s", err.msg);
+    sl_model_src_free(&m);
+    vocab v = open_vocab(test_path(dir, "t.gguf"));
+    awkward_text(&v);
+    const char many[] = "          x          ";
+    size_t n;
+    int32_t *ids = encode_rt(v.t, many, sizeof many - 1, true, &n);
+    cr_assert_geq(n, 20, "spaces the vocabulary lacks are <0x20> byte tokens (%zu ids)", n);
+    free(ids);
+    close_vocab(&v);
+    test_rmtree(dir);
 }
