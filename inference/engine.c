@@ -47,8 +47,8 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
         cfg.n_threads > 1024)
         return sl_err_set(err, SL_ERANGE, "engine limits out of range (ctx %d, batch %d, seqs %d, threads %d)",
                           cfg.ctx, cfg.max_batch_tokens, cfg.max_seqs, cfg.n_threads);
-    if (cfg.kv_blocks <= 0)
-        cfg.kv_blocks = 4 * sl_kv_blocks_for(cfg.ctx);
+    if (cfg.kv_blocks <= 0) /* full contexts for up to 4 sequences; pages are touched only as used */
+        cfg.kv_blocks = (cfg.max_seqs < 4 ? cfg.max_seqs : 4) * sl_kv_blocks_for(cfg.ctx);
     sl_isa isa = cfg.isa < 0 ? sl_isa_select() : (sl_isa)cfg.isa;
     const sl_kernels *k = sl_kernels_for(isa);
     if (!k)

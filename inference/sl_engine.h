@@ -21,7 +21,7 @@ typedef struct sl_engine_cfg {
     int isa;              /* -1: sl_isa_select() */
     int max_batch_tokens; /* tokens per internal step (0: 512); larger calls are split */
     int max_seqs;         /* KV sequence slots (0: 64) */
-    int kv_blocks;        /* KV pool size in blocks (0: 4 full contexts) */
+    int kv_blocks;        /* KV pool size in blocks (0: full contexts for min(max_seqs, 4)) */
     int ctx;              /* positions per sequence (0: the model's context length) */
     int pin;              /* pin threads to the plan's cores (workers always try when >0) */
     int dp_cores;         /* cores kept off the plan for a data plane */

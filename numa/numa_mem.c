@@ -1,7 +1,7 @@
 /* numa_mem.c - NUMA-local buffers (sl_numa_mem.h). */
 #include <numa.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sl_numa_mem.h"
 
@@ -15,10 +15,12 @@ sl_status sl_buf_alloc(sl_buf *b, size_t bytes, int node, sl_err *err)
         b->numa = b->p != NULL;
     }
     if (!b->p) {
-        size_t rounded = (bytes + 63) & ~(size_t)63;
-        if (rounded < bytes || !(b->p = aligned_alloc(64, rounded)))
-            return sl_err_set(err, SL_ENOMEM, "cannot allocate %zu bytes", bytes);
-        memset(b->p, 0, rounded);
+        /* anonymous pages: zero-filled by the kernel and only resident once
+         * touched, so a KV pool costs what its sequences use */
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return sl_err_errno(err, SL_ENOMEM, "cannot map %zu bytes", bytes);
+        b->p = p;
     }
     b->bytes = bytes;
     return SL_OK;
@@ -31,6 +33,6 @@ void sl_buf_free(sl_buf *b)
     if (b->numa)
         numa_free(b->p, b->bytes);
     else
-        free(b->p);
+        munmap(b->p, b->bytes);
     memset(b, 0, sizeof *b);
 }

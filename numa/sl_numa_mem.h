@@ -11,11 +11,11 @@
 typedef struct sl_buf {
     void *p;
     size_t bytes;
-    bool numa; /* came from libnuma (freed with numa_free) */
+    bool numa; /* came from libnuma (freed with numa_free), else from mmap */
 } sl_buf;
 
-/* Zeroed, 64-byte aligned (page aligned from libnuma); node < 0 means no
- * preference. */
+/* Zeroed and page aligned; pages become resident as they are touched.
+ * node < 0 means no preference. */
 sl_status sl_buf_alloc(sl_buf *b, size_t bytes, int node, sl_err *err);
 void sl_buf_free(sl_buf *b);
 

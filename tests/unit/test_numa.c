@@ -1,6 +1,7 @@
 /* Core plans on synthetic multi-node shapes, the pinned worker pool, and
  * NUMA-local buffers (which degrade to plain memory where NUMA is absent). */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -91,6 +92,21 @@ Test(numa, pool_runs_every_task_once)
     sl_pool *p;
     sl_err err = {0};
     cr_assert_eq(sl_pool_create(0, NULL, 0, &p, &err), SL_EINVAL);
+}
+
+Test(numa, refused_pinning_degrades_to_unpinned)
+{
+    sl_pool *p;
+    sl_err err = {0};
+    int cpus[2] = {CPU_SETSIZE + 5, 100000}; /* no such CPUs: the kernel refuses */
+    cr_assert_eq(sl_pool_create(2, cpus, 1, &p, &err), SL_OK, "%s", err.msg);
+    job *j = calloc(1, sizeof *j);
+    sl_pool_run(p, task, j, 100);
+    for (int t = 0; t < 100; t++)
+        cr_assert_eq(atomic_load(&j->hits[t]), 1);
+    cr_assert_eq(sl_pool_pinned(p), 0);
+    free(j);
+    sl_pool_destroy(p);
 }
 
 Test(numa, buffers_are_zeroed_and_aligned)
