@@ -25,7 +25,7 @@ struct sl_engine {
     /* scratch for bt tokens */
     sl_buf mem;
     float *x, *xb, *q, *kk, *vv, *att_out, *hb, *hb2;
-    sl_block_q8x *xq;
+    uint8_t *xq; /* quantized activations, in the kernels' layout */
     float *att; /* per thread: ctx scores */
     int32_t *tok_seq, *tok_pos, *tok_id;
     int *tok_out; /* logits row of each token, or -1 */
@@ -95,7 +95,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
         bt * (size_t)m->kv_dim * 4, bt * (size_t)m->kv_dim * 4,                     /* k, v */
         bt * (size_t)m->dim * 4,                                                    /* att_out */
         bt * (size_t)m->hidden * 4, bt * (size_t)m->hidden * 4,                     /* hb, hb2 */
-        bt * (size_t)(kmax / 32 + 1) * sizeof(sl_block_q8x),                        /* xq */
+        bt * k->act_bytes(kmax + 32),                                               /* xq */
         (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
         bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
     };
@@ -168,7 +168,7 @@ typedef struct mm_job {
     int tasks[3]; /* tasks per matrix */
     int chunk[3]; /* rows per task */
     const float *xf;
-    const sl_block_q8x *xq;
+    const uint8_t *xq;
     int nt;
 } mm_job;
 
@@ -184,8 +184,21 @@ static void mm_task(void *ctx, int task, int thread)
     const int r1 = r0 + j->chunk[i] < w->rows ? r0 + j->chunk[i] : w->rows;
     const int quant = sl_wtype_quantized(w->wt);
     const void *x = quant ? (const void *)j->xq : (const void *)j->xf;
-    const size_t stride = quant ? (size_t)(w->cols / 32) * sizeof(sl_block_q8x) : (size_t)w->cols * sizeof(float);
+    const size_t stride = quant ? j->k->act_bytes(w->cols) : (size_t)w->cols * sizeof(float);
     j->k->gemm[w->wt](w->data, w->row_bytes, r0, r1, x, stride, j->nt, w->cols, j->y[i], w->rows);
+}
+
+typedef struct qa_job {
+    sl_engine *e;
+    const float *x;
+    int k;
+} qa_job;
+
+static void qa_task(void *ctx, int t, int thread)
+{
+    (void)thread;
+    const qa_job *q = ctx;
+    q->e->k->act_quant(q->x + (size_t)t * q->k, q->e->xq + (size_t)t * q->e->k->act_bytes(q->k), q->k);
 }
 
 /* y_i[t][r] = W_i[r] . x[t] for up to three matrices sharing the input x
@@ -207,9 +220,8 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         total += j.tasks[i];
     }
     if (quant) {
-        const int kb = w[0]->cols / 32;
-        for (int t = 0; t < nt; t++)
-            sl_quantize_act(x + (size_t)t * w[0]->cols, e->xq + (size_t)t * kb, w[0]->cols);
+        qa_job q = {e, x, w[0]->cols};
+        sl_pool_run(e->pool, qa_task, &q, nt); /* one token a task: a batch's quantization is spread too */
     }
     sl_pool_run(e->pool, mm_task, &j, total);
 }
@@ -248,7 +260,8 @@ typedef struct att_job {
 } att_job;
 
 /* One (token, head): scores over the sequence's positions 0..pos, softmax,
- * weighted sum of values, in run.c's order. */
+ * weighted sum of values (run.c's steps; the dot products and sums are the
+ * ISA level's kernels). */
 static void att_task(void *ctx, int task, int thread)
 {
     const att_job *j = ctx;
@@ -260,13 +273,8 @@ static void att_task(void *ctx, int task, int thread)
     const float *q = e->q + (size_t)t * m->dim + (size_t)h * hd;
     float *att = e->att + (size_t)thread * e->ctx;
     const float scale = sqrtf((float)hd);
-    for (int p = 0; p <= pos; p++) {
-        const float *k = sl_kv_k(&e->kv, seq, j->layer, p) + (size_t)kvh * hd;
-        float score = 0.0f;
-        for (int i = 0; i < hd; i++)
-            score += q[i] * k[i];
-        att[p] = score / scale;
-    }
+    for (int p = 0; p <= pos; p++)
+        att[p] = e->k->attn_dot(q, sl_kv_k(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, hd) / scale;
     float max = att[0];
     for (int p = 1; p <= pos; p++)
         if (att[p] > max)
@@ -280,12 +288,8 @@ static void att_task(void *ctx, int task, int thread)
         att[p] /= sum;
     float *o = e->att_out + (size_t)t * m->dim + (size_t)h * hd;
     memset(o, 0, sizeof(float) * (size_t)hd);
-    for (int p = 0; p <= pos; p++) {
-        const float *v = sl_kv_v(&e->kv, seq, j->layer, p) + (size_t)kvh * hd;
-        const float a = att[p];
-        for (int i = 0; i < hd; i++)
-            o[i] += a * v[i];
-    }
+    for (int p = 0; p <= pos; p++)
+        e->k->attn_axpy(o, att[p], sl_kv_v(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, hd);
 }
 
 /* One internal step over nt <= bt tokens whose meta is filled in; n_out

@@ -82,7 +82,68 @@ INLINE __m256 dot_u4(__m256i u, __m256i b)
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-#include "kernels_qtile.h"
+INLINE __m256i load_q(const int8_t *q) { return _mm256_loadu_si256((const __m256i *)(const void *)q); }
+
+/* ggml's nibble order: low nibbles are elements 0..15, high ones 16..31. */
+INLINE __m256i unpack_nibbles(const uint8_t *qs)
+{
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+INLINE void tile_q8_0(const uint8_t *w, const sl_block_q8x *const *x, const int nt, int k, float *out)
+{
+    const sl_block_q8_0 *b = (const sl_block_q8_0 *)(const void *)w;
+    __m256 acc[MT];
+    UNROLL_MT for (int j = 0; j < nt; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (int i = 0; i < k / 32; i++) {
+        const __m256i wq = load_q(b[i].qs);
+        const float dw = _cvtsh_ss(b[i].d);
+        UNROLL_MT for (int j = 0; j < nt; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_i8(wq, load_q(x[j][i].qs)), acc[j]);
+    }
+    UNROLL_MT for (int j = 0; j < nt; j++)
+        out[j] = hsum8(acc[j]);
+}
+
+INLINE void tile_q4_0(const uint8_t *w, const sl_block_q8x *const *x, const int nt, int k, float *out)
+{
+    const sl_block_q4_0 *b = (const sl_block_q4_0 *)(const void *)w;
+    __m256 acc[MT];
+    UNROLL_MT for (int j = 0; j < nt; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (int i = 0; i < k / 32; i++) {
+        const __m256i wq = _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
+        const float dw = _cvtsh_ss(b[i].d);
+        UNROLL_MT for (int j = 0; j < nt; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_i8(wq, load_q(x[j][i].qs)), acc[j]);
+    }
+    UNROLL_MT for (int j = 0; j < nt; j++)
+        out[j] = hsum8(acc[j]);
+}
+
+INLINE void tile_q4_1(const uint8_t *w, const sl_block_q8x *const *x, const int nt, int k, float *out)
+{
+    const sl_block_q4_1 *b = (const sl_block_q4_1 *)(const void *)w;
+    __m256 acc[MT];
+    float accm[MT];
+    UNROLL_MT for (int j = 0; j < nt; j++) {
+        acc[j] = _mm256_setzero_ps();
+        accm[j] = 0.0f;
+    }
+    for (int i = 0; i < k / 32; i++) {
+        const __m256i wq = unpack_nibbles(b[i].qs);
+        const float dw = _cvtsh_ss(b[i].d), mw = _cvtsh_ss(b[i].m);
+        UNROLL_MT for (int j = 0; j < nt; j++) {
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x[j][i].d), dot_u4(wq, load_q(x[j][i].qs)), acc[j]);
+            accm[j] += mw * (x[j][i].d * (float)x[j][i].s);
+        }
+    }
+    UNROLL_MT for (int j = 0; j < nt; j++)
+        out[j] = hsum8(acc[j]) + accm[j];
+}
 
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)
@@ -91,9 +152,35 @@ GEMM(gemm_q8_0, tile_q8_0, sl_block_q8x)
 GEMM(gemm_q4_0, tile_q4_0, sl_block_q8x)
 GEMM(gemm_q4_1, tile_q4_1, sl_block_q8x)
 
+static float attn_dot(const float *q, const float *k, int n)
+{
+    __m256 a = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a);
+    float s = hsum8(a);
+    for (; i < n; i++)
+        s += q[i] * k[i];
+    return s;
+}
+
+static void attn_axpy(float *o, float a, const float *v, int n)
+{
+    const __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(v + i), _mm256_loadu_ps(o + i)));
+    for (; i < n; i++)
+        o[i] += a * v[i];
+}
+
 const sl_kernels sl_kernels_avx2 = {
     .isa = SL_ISA_AVX2,
     .name = "avx2",
     .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1},
     .gemm_name = {"avx2 f32", "avx2 f16", "avx2 bf16", "avx2 q8_0 x q8", "avx2 q4_0 x q8", "avx2 q4_1 x q8"},
+    .act_bytes = sl_act_bytes_blocks,
+    .act_quant = sl_act_quant_blocks,
+    .attn_dot = attn_dot,
+    .attn_axpy = attn_axpy,
 };

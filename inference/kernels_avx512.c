@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#define MT 8 /* 32 vector registers: 8 tokens x 2 accumulators fit */
 #include "kernels_gemm.h"
 #include "sl_kernels.h"
 #include "sl_types.h"
@@ -16,14 +17,6 @@ INLINE float hsum16(__m512 v)
 {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-INLINE float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
@@ -73,27 +66,176 @@ FLOAT_TILE(tile_f32, load_f32)
 FLOAT_TILE(tile_f16, load_f16)
 FLOAT_TILE(tile_bf16, load_bf16)
 
-/* Signed x signed through dpbusd (unsigned x signed): |a| times b with a's sign. */
-INLINE __m256 dot_i8(__m256i a, __m256i b)
+/* ---- int8 kernels ----------------------------------------------------
+ *
+ * Activations come in pairs of blocks laid out for 512-bit work (act_pair):
+ * the two blocks' 64 quants side by side, their scales spread over the 8
+ * lanes each block's partial sums land in, and precomputed corrections, so
+ * the per-token work for two blocks is one dpbusd, one conversion and two
+ * multiply-adds:
+ *   Q4_0: sum (w - 8) x = dpbusd(w, x) - 8 sum x   (c8 = -8 s in lane 0 / 8)
+ *   Q8_0: sum w x = dpbusd(w ^ 0x80, x) - 128 sum x (c128)
+ *   Q4_1: d_w d_x sum w x + m_w d_x sum x           (ds = d_x s in lane 0 / 8)
+ * An odd last block is paired with a zero block (zero quants, zero scale). */
+typedef struct act_pair {
+    int8_t qs[64];
+    float dx[16];
+    int32_t c8[16];
+    int32_t c128[16];
+    float ds[16];
+} act_pair;
+SL_STATIC_ASSERT(sizeof(act_pair) == 320, "act_pair");
+
+static size_t act_bytes(int k) { return (size_t)((k / 32 + 1) / 2) * sizeof(act_pair); }
+
+static void act_quant(const float *x, void *out, int k)
 {
-    const __m256i ax = _mm256_abs_epi8(a);
-    const __m256i sb = _mm256_sign_epi8(b, a);
-    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sb));
+    act_pair *p = out;
+    const int nb = k / 32;
+    for (int b = 0; b < nb + (nb & 1); b++) {
+        sl_block_q8x q = {0};
+        if (b < nb)
+            sl_quantize_act(x + 32 * b, &q, 32);
+        act_pair *a = &p[b / 2];
+        const int h = b & 1;
+        memcpy(a->qs + 32 * h, q.qs, 32);
+        for (int l = 0; l < 8; l++) {
+            a->dx[8 * h + l] = q.d;
+            a->c8[8 * h + l] = l ? 0 : -8 * q.s;
+            a->c128[8 * h + l] = l ? 0 : -128 * q.s;
+            a->ds[8 * h + l] = l ? 0.0f : q.d * (float)q.s;
+        }
+    }
 }
 
-INLINE __m256 dot_u4(__m256i u, __m256i b)
+/* Lanes 0-7 take a, lanes 8-15 take b. */
+static inline __m512 spread2(float a, float b)
 {
-    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, b));
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
 }
 
-#include "kernels_qtile.h"
+/* Two 16-byte nibble arrays as 64 unsigned values in ggml's order: block
+ * a's low nibbles, its high nibbles, then block b's. */
+INLINE __m512i nibbles2(const uint8_t *a, const uint8_t *b)
+{
+    const __m256i w = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)a)),
+        _mm_loadu_si128((const __m128i *)(const void *)b), 1);
+    const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(w), _mm256_srli_epi16(w, 4), 1);
+    /* [a, b, a>>4, b>>4] -> [a, a>>4, b, b>>4] */
+    return _mm512_and_si512(_mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0f));
+}
+
+static const uint8_t zero16[16];
+
+/* Weights stream from memory once per step: ask for them this far ahead
+ * (past a row's end is the next row, which is read next). */
+#define PREFETCH 2048
+
+/* One pair of weight blocks, prepared once for all the tile's tokens. */
+typedef struct wpair {
+    __m512i q;   /* 64 unsigned quants */
+    __m512 d, m; /* scales (and Q4_1 minimums) spread over each block's 8 lanes */
+} wpair;
+
+INLINE wpair prep_q4_0(const sl_block_q4_0 *b, int i, int two)
+{
+    return (wpair){nibbles2(b[i].qs, two ? b[i + 1].qs : zero16),
+                   spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f), _mm512_setzero_ps()};
+}
+
+INLINE wpair prep_q4_1(const sl_block_q4_1 *b, int i, int two)
+{
+    return (wpair){nibbles2(b[i].qs, two ? b[i + 1].qs : zero16),
+                   spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f),
+                   spread2(_cvtsh_ss(b[i].m), two ? _cvtsh_ss(b[i + 1].m) : 0.0f)};
+}
+
+/* signed -> unsigned by flipping the sign bit (w + 128); c128 takes 128 sum x back */
+INLINE wpair prep_q8_0(const sl_block_q8_0 *b, int i, int two)
+{
+    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)b[i].qs);
+    const __m256i w1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b[i + 1].qs) : _mm256_setzero_si256();
+    return (wpair){_mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1), _mm512_set1_epi8(-128)),
+                   spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f), _mm512_setzero_ps()};
+}
+
+INLINE __m512 step_q4_0(wpair w, const act_pair *a, __m512 acc)
+{
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(a->c8), w.q, _mm512_loadu_si512(a->qs));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_loadu_ps(a->dx)), acc);
+}
+
+INLINE __m512 step_q8_0(wpair w, const act_pair *a, __m512 acc)
+{
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(a->c128), w.q, _mm512_loadu_si512(a->qs));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_loadu_ps(a->dx)), acc);
+}
+
+INLINE __m512 step_q4_1(wpair w, const act_pair *a, __m512 acc)
+{
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.q, _mm512_loadu_si512(a->qs));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_loadu_ps(a->dx)), acc);
+    return _mm512_fmadd_ps(w.m, _mm512_loadu_ps(a->ds), acc);
+}
+
+/* Four blocks a step into two accumulators per token (two independent
+ * chains), then the last one to three blocks into the first; the same
+ * sequence for every tile width. */
+#define INT8_TILE(NAME, BT, PREP, STEP, PF)                                                                            \
+    INLINE void NAME(const uint8_t *w, const act_pair *const *x, const int nt, int k, float *out)                     \
+    {                                                                                                                  \
+        const BT *b = (const BT *)(const void *)w;                                                                     \
+        const int nb = k / 32;                                                                                         \
+        __m512 a0[MT], a1[MT];                                                                                         \
+        UNROLL_MT for (int j = 0; j < nt; j++) a0[j] = a1[j] = _mm512_setzero_ps();                                    \
+        int i = 0;                                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                                  \
+            for (int l = 0; l < PF; l += 64)                                                                           \
+                _mm_prefetch((const char *)(b + i) + PREFETCH + l, _MM_HINT_T0);                                       \
+            const wpair p0 = PREP(b, i, 1), p1 = PREP(b, i + 2, 1);                                                    \
+            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                   \
+                a0[j] = STEP(p0, &x[j][i / 2], a0[j]);                                                                 \
+                a1[j] = STEP(p1, &x[j][i / 2 + 1], a1[j]);                                                             \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (; i < nb; i += 2) {                                                                                       \
+            const wpair p0 = PREP(b, i, i + 1 < nb);                                                                   \
+            UNROLL_MT for (int j = 0; j < nt; j++) a0[j] = STEP(p0, &x[j][i / 2], a0[j]);                              \
+        }                                                                                                              \
+        UNROLL_MT for (int j = 0; j < nt; j++) out[j] = hsum16(_mm512_add_ps(a0[j], a1[j]));                           \
+    }
+
+/* bytes of weights per four blocks, rounded to cache lines to prefetch */
+INT8_TILE(tile_q4_0, sl_block_q4_0, prep_q4_0, step_q4_0, 72)
+INT8_TILE(tile_q4_1, sl_block_q4_1, prep_q4_1, step_q4_1, 80)
+INT8_TILE(tile_q8_0, sl_block_q8_0, prep_q8_0, step_q8_0, 136)
 
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)
 GEMM(gemm_bf16, tile_bf16, float)
-GEMM(gemm_q8_0, tile_q8_0, sl_block_q8x)
-GEMM(gemm_q4_0, tile_q4_0, sl_block_q8x)
-GEMM(gemm_q4_1, tile_q4_1, sl_block_q8x)
+GEMM(gemm_q8_0, tile_q8_0, act_pair)
+GEMM(gemm_q4_0, tile_q4_0, act_pair)
+GEMM(gemm_q4_1, tile_q4_1, act_pair)
+
+static float attn_dot(const float *q, const float *k, int n)
+{
+    __m512 a = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, k + i), a);
+    }
+    return hsum16(a);
+}
+
+static void attn_axpy(float *o, float a, const float *v, int n)
+{
+    const __m512 av = _mm512_set1_ps(a);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(o + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, v + i), _mm512_maskz_loadu_ps(m, o + i)));
+    }
+}
 
 const sl_kernels sl_kernels_avx512 = {
     .isa = SL_ISA_AVX512,
@@ -101,4 +243,8 @@ const sl_kernels sl_kernels_avx512 = {
     .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1},
     .gemm_name = {"avx512 f32", "avx512 f16", "avx512 bf16", "avx512-vnni q8_0 x q8", "avx512-vnni q4_0 x q8",
                   "avx512-vnni q4_1 x q8"},
+    .act_bytes = act_bytes,
+    .act_quant = act_quant,
+    .attn_dot = attn_dot,
+    .attn_axpy = attn_axpy,
 };

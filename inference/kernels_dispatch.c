@@ -68,7 +68,8 @@ const char *sl_cpu_features(void)
     return buf;
 }
 
-/* AVX-512 without VNNI: its float kernels, AVX2's int8 ones. */
+/* AVX-512 without VNNI: its float kernels, AVX2's int8 ones (and their
+ * activation layout). */
 static sl_kernels avx512_novnni;
 static pthread_once_t novnni_once = PTHREAD_ONCE_INIT;
 
@@ -79,6 +80,8 @@ static void make_novnni(void)
         avx512_novnni.gemm[t] = sl_kernels_avx2.gemm[t];
         avx512_novnni.gemm_name[t] = sl_kernels_avx2.gemm_name[t];
     }
+    avx512_novnni.act_bytes = sl_kernels_avx2.act_bytes;
+    avx512_novnni.act_quant = sl_kernels_avx2.act_quant;
 }
 
 const sl_kernels *sl_kernels_for(sl_isa isa)

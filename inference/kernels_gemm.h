@@ -10,11 +10,15 @@
 #ifndef SL_KERNELS_GEMM_H
 #define SL_KERNELS_GEMM_H
 
-#define MT 4                      /* tokens per micro-tile */
+#ifndef MT
+#define MT 4                      /* tokens per micro-tile (AVX-512 uses 8: 32 registers) */
+#endif
 /* Per-token loops inside a tile: fully unrolled, so accumulators live in
  * registers (GCC -O2 would keep them on the stack). */
-#define UNROLL_MT _Pragma("GCC unroll 4")
+#define UNROLL_MT _Pragma("GCC unroll 8")
 #define GEMM_BLOCK (256u << 10)   /* bytes of weights / activations per block */
+
+_Static_assert(MT <= 8, "the tile switch goes up to 8");
 
 static inline int gemm_block(size_t unit_bytes, int lo)
 {
@@ -40,6 +44,10 @@ static inline int gemm_block(size_t unit_bytes, int lo)
                         for (int j = 0; j < n; j++)                                                                    \
                             xs[j] = (const XT *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);       \
                         switch (n) {                                                                                   \
+                        case 8: TILE(row, xs, 8 <= MT ? 8 : MT, k, out); break;                                                     \
+                        case 7: TILE(row, xs, 7 <= MT ? 7 : MT, k, out); break;                                                     \
+                        case 6: TILE(row, xs, 6 <= MT ? 6 : MT, k, out); break;                                                     \
+                        case 5: TILE(row, xs, 5 <= MT ? 5 : MT, k, out); break;                                                     \
                         case 4: TILE(row, xs, 4, k, out); break;                                                       \
                         case 3: TILE(row, xs, 3, k, out); break;                                                       \
                         case 2: TILE(row, xs, 2, k, out); break;                                                       \

@@ -12,12 +12,15 @@ void sl_quantize_act(const float *x, sl_block_q8x *q, int k)
     for (int b = 0; b < k / 32; b++, x += 32) {
         float amax = 0.0f;
         for (int j = 0; j < 32; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax; /* inline, not libm's fmaxf */
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         int32_t s = 0;
         for (int j = 0; j < 32; j++) {
-            int v = (int)roundf(x[j] * id);
+            /* roundf (half away from zero) without the libm call: |x*id| <=
+             * 127.5, so adding 0.5 in double is exact */
+            const float f = x[j] * id;
+            const int v = f >= 0.0f ? (int)((double)f + 0.5) : -(int)(0.5 - (double)f);
             q[b].qs[j] = (int8_t)v;
             s += v;
         }
@@ -25,6 +28,9 @@ void sl_quantize_act(const float *x, sl_block_q8x *q, int k)
         q[b].s = s;
     }
 }
+
+size_t sl_act_bytes_blocks(int k) { return (size_t)(k / 32) * sizeof(sl_block_q8x); }
+void sl_act_quant_blocks(const float *x, void *out, int k) { sl_quantize_act(x, out, k); }
 
 static float dot_f32(const uint8_t *w, const float *x, int k)
 {
@@ -100,6 +106,26 @@ static float dot_q4_1(const uint8_t *w, const sl_block_q8x *x, int k)
     return acc;
 }
 
+/* Attention's two inner loops.  Eight partial sums (fixed combine order)
+ * keep the dot product off one long dependency chain. */
+static float attn_dot(const float *q, const float *k, int n)
+{
+    float p[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            p[l] += q[i + l] * k[i + l];
+    for (int l = 0; i < n; i++, l++)
+        p[l] += q[i] * k[i];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+static void attn_axpy(float *o, float a, const float *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        o[i] += a * v[i];
+}
+
 #define SCALAR_GEMM(NAME, DOT, XT)                                                                                     \
     static void NAME(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,      \
                      int k, float *y, int ldy)                                                                         \
@@ -123,4 +149,8 @@ const sl_kernels sl_kernels_scalar = {
     .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1},
     .gemm_name = {"scalar f32", "scalar f16", "scalar bf16", "scalar q8_0 x q8", "scalar q4_0 x q8",
                   "scalar q4_1 x q8"},
+    .act_bytes = sl_act_bytes_blocks,
+    .act_quant = sl_act_quant_blocks,
+    .attn_dot = attn_dot,
+    .attn_axpy = attn_axpy,
 };

@@ -31,8 +31,9 @@ typedef struct sl_block_q8x {
 } sl_block_q8x;
 
 /* y[t * ldy + r] for r in [r0, r1), t in [0, nt).  x points at nt tokens of
- * k elements each: floats (float weight types) or k/32 sl_block_q8x
- * (quantized ones), token t at x + t * x_stride bytes. */
+ * k elements each: floats (float weight types) or quantized activations in
+ * the level's layout (sl_kernels.act_quant), token t at x + t * x_stride
+ * bytes. */
 typedef void (*sl_gemm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride,
                            int nt, int k, float *y, int ldy);
 
@@ -41,6 +42,14 @@ typedef struct sl_kernels {
     const char *name;             /* "scalar", "avx2", "avx512" */
     sl_gemm_fn gemm[SL_W_COUNT];
     const char *gemm_name[SL_W_COUNT]; /* e.g. "avx512-vnni q8_0 x q8" */
+    /* Quantized activations in the layout this level's int8 kernels read:
+     * bytes for one token of k values, and the quantizer.  The values are
+     * always sl_quantize_act's; only their arrangement differs. */
+    size_t (*act_bytes)(int k);
+    void (*act_quant)(const float *x, void *out, int k);
+    /* Attention over one head: q . k (n floats), and o += a * v. */
+    float (*attn_dot)(const float *q, const float *k, int n);
+    void (*attn_axpy)(float *o, float a, const float *v, int n);
 } sl_kernels;
 
 /* Kernels of an ISA level, or NULL where this CPU lacks the instructions. */
@@ -63,6 +72,9 @@ static inline int sl_wtype_quantized(int wt) { return wt >= SL_W_Q8_0; }
 /* Quantizes k floats (k a multiple of 32) to k/32 activation blocks:
  * d = amax/127, q = round-half-away(x/d), the same on every ISA level. */
 void sl_quantize_act(const float *x, sl_block_q8x *q, int k);
+/* The block layout above as an act_bytes / act_quant pair (scalar, AVX2). */
+size_t sl_act_bytes_blocks(int k);
+void sl_act_quant_blocks(const float *x, void *out, int k);
 
 /* Per-ISA tables (kernels_*.c). */
 extern const sl_kernels sl_kernels_scalar;

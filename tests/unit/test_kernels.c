@@ -21,12 +21,11 @@ static float frand(void)
 
 typedef struct prob {
     int wt, rows, k, nt;
-    size_t row_bytes, x_stride;
+    size_t row_bytes;
     uint8_t *w;
     float *wf;   /* dequantized weights */
     float *x;    /* activations as floats */
-    void *xin;   /* what the kernel takes: floats or q8 blocks */
-    double *xd;  /* activations as the kernel sees them (dequantized q8 for quantized types) */
+    double *xd;  /* activations as the kernels see them (dequantized q8 for quantized types) */
 } prob;
 
 static void make(prob *p, int wt, int rows, int k, int nt)
@@ -50,24 +49,31 @@ static void make(prob *p, int wt, int rows, int k, int nt)
     p->xd = malloc(sizeof(double) * nt * k);
     for (int i = 0; i < nt * k; i++)
         p->x[i] = frand();
-    if (sl_wtype_quantized(wt)) {
-        const int kb = k / 32;
-        sl_block_q8x *q = malloc(sizeof *q * kb * nt);
-        for (int t = 0; t < nt; t++) {
-            sl_quantize_act(p->x + (size_t)t * k, q + (size_t)t * kb, k);
-            for (int i = 0; i < k; i++) {
-                const sl_block_q8x *b = &q[(size_t)t * kb + i / 32];
-                p->xd[(size_t)t * k + i] = (double)b->d * b->qs[i % 32];
-            }
+    for (int t = 0; t < nt; t++) {
+        for (int b = 0; b < k / 32 && sl_wtype_quantized(wt); b++) {
+            sl_block_q8x q;
+            sl_quantize_act(p->x + (size_t)t * k + 32 * b, &q, 32);
+            for (int i = 0; i < 32; i++)
+                p->xd[(size_t)t * k + 32 * b + i] = (double)q.d * q.qs[i];
         }
-        p->xin = q;
-        p->x_stride = sizeof *q * kb;
-    } else {
-        for (int i = 0; i < nt * k; i++)
-            p->xd[i] = p->x[i];
-        p->xin = p->x;
-        p->x_stride = sizeof(float) * k;
+        if (!sl_wtype_quantized(wt))
+            for (int i = 0; i < k; i++)
+                p->xd[(size_t)t * k + i] = p->x[(size_t)t * k + i];
     }
+}
+
+/* The kernel's input for p: floats, or activations in ks's layout. */
+static void *input(const sl_kernels *ks, const prob *p, size_t *stride)
+{
+    if (!sl_wtype_quantized(p->wt)) {
+        *stride = sizeof(float) * p->k;
+        return NULL;
+    }
+    *stride = ks->act_bytes(p->k);
+    uint8_t *q = aligned_alloc(64, (*stride * p->nt + 63) & ~(size_t)63);
+    for (int t = 0; t < p->nt; t++)
+        ks->act_quant(p->x + (size_t)t * p->k, q + *stride * t, p->k);
+    return q;
 }
 
 static void unmake(prob *p)
@@ -76,13 +82,15 @@ static void unmake(prob *p)
     free(p->wf);
     free(p->x);
     free(p->xd);
-    free(p->xin == p->x ? NULL : p->xin);
 }
 
 static float *run(const sl_kernels *ks, const prob *p)
 {
     float *y = malloc(sizeof(float) * p->nt * p->rows);
-    ks->gemm[p->wt](p->w, p->row_bytes, 0, p->rows, p->xin, p->x_stride, p->nt, p->k, y, p->rows);
+    size_t stride;
+    void *q = input(ks, p, &stride);
+    ks->gemm[p->wt](p->w, p->row_bytes, 0, p->rows, q ? q : p->x, stride, p->nt, p->k, y, p->rows);
+    free(q);
     return y;
 }
 
@@ -105,9 +113,9 @@ static double bound(const prob *p, int r, int t, double *exact)
 static void check_type(int wt)
 {
     const int fk[] = {1, 7, 8, 15, 16, 31, 33, 64, 172, 261};
-    const int qk[] = {32, 64, 96, 256, 288};
+    const int qk[] = {32, 64, 96, 160, 256, 288}; /* odd block counts too (AVX-512 pairs blocks) */
     const int *ks = sl_wtype_quantized(wt) ? qk : fk;
-    const int nk = sl_wtype_quantized(wt) ? 5 : 10;
+    const int nk = sl_wtype_quantized(wt) ? 6 : 10;
     int checked_isa = 0;
     for (int ki = 0; ki < nk; ki++) {
         prob p;
@@ -134,18 +142,22 @@ static void check_type(int wt)
                               k->gemm_name[wt], p.k, r, t, a, s, 2 * b);
                 }
             /* Invariance: each token alone, and rows in odd slices, give the same bits. */
+            size_t stride;
+            uint8_t *q = input(k, &p, &stride);
+            const uint8_t *xin = q ? q : (const uint8_t *)p.x;
             for (int t = 0; t < p.nt; t++) {
                 float *y1 = malloc(sizeof(float) * p.rows);
-                const uint8_t *xt = (const uint8_t *)p.xin + (size_t)t * p.x_stride;
+                const uint8_t *xt = xin + (size_t)t * stride;
                 for (int r0 = 0; r0 < p.rows; r0 += 5) {
                     int r1 = r0 + 5 < p.rows ? r0 + 5 : p.rows;
-                    k->gemm[wt](p.w, p.row_bytes, r0, r1, xt, p.x_stride, 1, p.k, y1, p.rows);
+                    k->gemm[wt](p.w, p.row_bytes, r0, r1, xt, stride, 1, p.k, y1, p.rows);
                 }
                 cr_assert(memcmp(y1, y + (size_t)t * p.rows, sizeof(float) * p.rows) == 0,
                           "%s: token %d alone differs from the same token in a batch of %d (k=%d)", k->gemm_name[wt], t,
                           p.nt, p.k);
                 free(y1);
             }
+            free(q);
             free(y);
         }
         free(ref);
@@ -199,4 +211,32 @@ Test(kernels, dispatch)
     cr_assert_not_null(sl_kernels_for(best));
     cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_1), SL_W_Q4_1);
     cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_K), -1);
+}
+
+Test(kernels, attention_dot_and_axpy)
+{
+    for (int n = 1; n <= 130; n += 7) {
+        float q[130], k[130], o[130], o2[130];
+        double exact = 0, mag = 0;
+        for (int i = 0; i < n; i++) {
+            q[i] = frand(), k[i] = frand() * 3;
+            exact += (double)q[i] * k[i];
+            mag += fabs((double)q[i] * k[i]);
+        }
+        for (int isa = 0; isa < SL_ISA_COUNT; isa++) {
+            const sl_kernels *ks = sl_kernels_for((sl_isa)isa);
+            if (!ks)
+                continue;
+            const float d = ks->attn_dot(q, k, n);
+            cr_assert(fabs(d - exact) <= (n + 16) * ldexp(1.0, -23) * mag, "%s attn_dot n=%d: %.9g vs %.9g", ks->name,
+                      n, d, exact);
+            for (int i = 0; i < n; i++)
+                o[i] = o2[i] = q[i];
+            ks->attn_axpy(o, 0.37f, k, n);
+            for (int i = 0; i < n; i++) {
+                o2[i] += 0.37f * k[i];
+                cr_assert(fabsf(o[i] - o2[i]) <= 2e-7f * (fabsf(o2[i]) + 1), "%s attn_axpy n=%d i=%d", ks->name, n, i);
+            }
+        }
+    }
 }
