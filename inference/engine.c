@@ -273,8 +273,10 @@ static void att_task(void *ctx, int task, int thread)
     const float *q = e->q + (size_t)t * m->dim + (size_t)h * hd;
     float *att = e->att + (size_t)thread * e->ctx;
     const float scale = sqrtf((float)hd);
-    for (int p = 0; p <= pos; p++)
-        att[p] = e->k->attn_dot(q, sl_kv_k(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, hd) / scale;
+    const size_t stride = (size_t)m->kv_dim;
+    for (int p = 0; p <= pos; p += SL_KV_BLOCK) /* a KV block's positions are consecutive rows */
+        e->k->attn_scores(q, sl_kv_k(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, stride,
+                          pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd, scale, att + p);
     float max = att[0];
     for (int p = 1; p <= pos; p++)
         if (att[p] > max)
@@ -288,8 +290,9 @@ static void att_task(void *ctx, int task, int thread)
         att[p] /= sum;
     float *o = e->att_out + (size_t)t * m->dim + (size_t)h * hd;
     memset(o, 0, sizeof(float) * (size_t)hd);
-    for (int p = 0; p <= pos; p++)
-        e->k->attn_axpy(o, att[p], sl_kv_v(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, hd);
+    for (int p = 0; p <= pos; p += SL_KV_BLOCK)
+        e->k->attn_accum(o, att + p, sl_kv_v(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, stride,
+                         pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd);
 }
 
 /* One internal step over nt <= bt tokens whose meta is filled in; n_out

@@ -152,26 +152,32 @@ GEMM(gemm_q8_0, tile_q8_0, sl_block_q8x)
 GEMM(gemm_q4_0, tile_q4_0, sl_block_q8x)
 GEMM(gemm_q4_1, tile_q4_1, sl_block_q8x)
 
-static float attn_dot(const float *q, const float *k, int n)
+static void attn_scores(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
 {
-    __m256 a = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a);
-    float s = hsum8(a);
-    for (; i < n; i++)
-        s += q[i] * k[i];
-    return s;
+    for (int p = 0; p < n_pos; p++, k += stride) {
+        __m256 a = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 8 <= hd; i += 8)
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a);
+        float s = hsum8(a);
+        for (; i < hd; i++)
+            s += q[i] * k[i];
+        out[p] = s / scale;
+    }
 }
 
-static void attn_axpy(float *o, float a, const float *v, int n)
+static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
 {
-    const __m256 av = _mm256_set1_ps(a);
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(v + i), _mm256_loadu_ps(o + i)));
-    for (; i < n; i++)
-        o[i] += a * v[i];
+    for (; i + 8 <= hd; i += 8) { /* one 8-wide slice of o in a register across all positions */
+        __m256 acc = _mm256_loadu_ps(o + i);
+        for (int p = 0; p < n_pos; p++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(att[p]), _mm256_loadu_ps(v + (size_t)p * stride + i), acc);
+        _mm256_storeu_ps(o + i, acc);
+    }
+    for (; i < hd; i++)
+        for (int p = 0; p < n_pos; p++)
+            o[i] += att[p] * v[(size_t)p * stride + i];
 }
 
 const sl_kernels sl_kernels_avx2 = {
@@ -181,6 +187,6 @@ const sl_kernels sl_kernels_avx2 = {
     .gemm_name = {"avx2 f32", "avx2 f16", "avx2 bf16", "avx2 q8_0 x q8", "avx2 q4_0 x q8", "avx2 q4_1 x q8"},
     .act_bytes = sl_act_bytes_blocks,
     .act_quant = sl_act_quant_blocks,
-    .attn_dot = attn_dot,
-    .attn_axpy = attn_axpy,
+    .attn_scores = attn_scores,
+    .attn_accum = attn_accum,
 };

@@ -218,22 +218,26 @@ GEMM(gemm_q8_0, tile_q8_0, act_pair)
 GEMM(gemm_q4_0, tile_q4_0, act_pair)
 GEMM(gemm_q4_1, tile_q4_1, act_pair)
 
-static float attn_dot(const float *q, const float *k, int n)
+static inline __mmask16 tail16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
+
+static void attn_scores(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
 {
-    __m512 a = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, k + i), a);
+    for (int p = 0; p < n_pos; p++, k += stride) {
+        __m512 a = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i += 16)
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail16(hd - i), q + i), _mm512_maskz_loadu_ps(tail16(hd - i), k + i), a);
+        out[p] = hsum16(a) / scale;
     }
-    return hsum16(a);
 }
 
-static void attn_axpy(float *o, float a, const float *v, int n)
+static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
 {
-    const __m512 av = _mm512_set1_ps(a);
-    for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(o + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, v + i), _mm512_maskz_loadu_ps(m, o + i)));
+    for (int i = 0; i < hd; i += 16) { /* one 16-wide slice of o in a register across all positions */
+        const __mmask16 m = tail16(hd - i);
+        __m512 acc = _mm512_maskz_loadu_ps(m, o + i);
+        for (int p = 0; p < n_pos; p++)
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(att[p]), _mm512_maskz_loadu_ps(m, v + (size_t)p * stride + i), acc);
+        _mm512_mask_storeu_ps(o + i, m, acc);
     }
 }
 
@@ -245,6 +249,6 @@ const sl_kernels sl_kernels_avx512 = {
                   "avx512-vnni q4_1 x q8"},
     .act_bytes = act_bytes,
     .act_quant = act_quant,
-    .attn_dot = attn_dot,
-    .attn_axpy = attn_axpy,
+    .attn_scores = attn_scores,
+    .attn_accum = attn_accum,
 };

@@ -120,10 +120,17 @@ static float attn_dot(const float *q, const float *k, int n)
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
-static void attn_axpy(float *o, float a, const float *v, int n)
+static void attn_scores(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
 {
-    for (int i = 0; i < n; i++)
-        o[i] += a * v[i];
+    for (int p = 0; p < n_pos; p++)
+        out[p] = attn_dot(q, k + (size_t)p * stride, hd) / scale;
+}
+
+static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
+{
+    for (int p = 0; p < n_pos; p++)
+        for (int i = 0; i < hd; i++)
+            o[i] += att[p] * v[(size_t)p * stride + i];
 }
 
 #define SCALAR_GEMM(NAME, DOT, XT)                                                                                     \
@@ -151,6 +158,6 @@ const sl_kernels sl_kernels_scalar = {
                   "scalar q4_1 x q8"},
     .act_bytes = sl_act_bytes_blocks,
     .act_quant = sl_act_quant_blocks,
-    .attn_dot = attn_dot,
-    .attn_axpy = attn_axpy,
+    .attn_scores = attn_scores,
+    .attn_accum = attn_accum,
 };

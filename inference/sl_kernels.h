@@ -47,9 +47,11 @@ typedef struct sl_kernels {
      * always sl_quantize_act's; only their arrangement differs. */
     size_t (*act_bytes)(int k);
     void (*act_quant)(const float *x, void *out, int k);
-    /* Attention over one head: q . k (n floats), and o += a * v. */
-    float (*attn_dot)(const float *q, const float *k, int n);
-    void (*attn_axpy)(float *o, float a, const float *v, int n);
+    /* Attention over one head and n_pos consecutive cached positions (rows
+     * `stride` floats apart): out[p] = (q . k_p) / scale, and
+     * o += sum_p att[p] * v_p, positions in order. */
+    void (*attn_scores)(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out);
+    void (*attn_accum)(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd);
 } sl_kernels;
 
 /* Kernels of an ISA level, or NULL where this CPU lacks the instructions. */

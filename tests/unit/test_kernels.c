@@ -213,29 +213,40 @@ Test(kernels, dispatch)
     cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_K), -1);
 }
 
-Test(kernels, attention_dot_and_axpy)
+Test(kernels, attention_scores_and_accumulation)
 {
+    enum { STRIDE = 150, NP = 16 };
+    static float q[130], k[NP * STRIDE], att[NP], o[130], o2[130];
+    for (int i = 0; i < NP * STRIDE; i++)
+        k[i] = frand() * 3;
     for (int n = 1; n <= 130; n += 7) {
-        float q[130], k[130], o[130], o2[130];
-        double exact = 0, mag = 0;
-        for (int i = 0; i < n; i++) {
-            q[i] = frand(), k[i] = frand() * 3;
-            exact += (double)q[i] * k[i];
-            mag += fabs((double)q[i] * k[i]);
-        }
+        for (int i = 0; i < n; i++)
+            q[i] = frand();
         for (int isa = 0; isa < SL_ISA_COUNT; isa++) {
             const sl_kernels *ks = sl_kernels_for((sl_isa)isa);
             if (!ks)
                 continue;
-            const float d = ks->attn_dot(q, k, n);
-            cr_assert(fabs(d - exact) <= (n + 16) * ldexp(1.0, -23) * mag, "%s attn_dot n=%d: %.9g vs %.9g", ks->name,
-                      n, d, exact);
+            ks->attn_scores(q, k, STRIDE, NP, n, 2.0f, att);
+            for (int p = 0; p < NP; p++) {
+                double exact = 0, mag = 0;
+                for (int i = 0; i < n; i++) {
+                    exact += (double)q[i] * k[p * STRIDE + i];
+                    mag += fabs((double)q[i] * k[p * STRIDE + i]);
+                }
+                cr_assert(fabs(att[p] - exact / 2) <= (n + 16) * ldexp(1.0, -23) * mag, "%s scores hd=%d p=%d: %.9g vs %.9g",
+                          ks->name, n, p, att[p], exact / 2);
+            }
             for (int i = 0; i < n; i++)
                 o[i] = o2[i] = q[i];
-            ks->attn_axpy(o, 0.37f, k, n);
+            ks->attn_accum(o, att, k, STRIDE, NP, n);
             for (int i = 0; i < n; i++) {
-                o2[i] += 0.37f * k[i];
-                cr_assert(fabsf(o[i] - o2[i]) <= 2e-7f * (fabsf(o2[i]) + 1), "%s attn_axpy n=%d i=%d", ks->name, n, i);
+                double mag = fabs(o2[i]);
+                for (int p = 0; p < NP; p++) {
+                    o2[i] += att[p] * k[p * STRIDE + i];
+                    mag += fabs(att[p] * k[p * STRIDE + i]);
+                }
+                cr_assert(fabs(o[i] - o2[i]) <= (NP + 4) * ldexp(1.0, -23) * mag, "%s accum hd=%d i=%d: %.9g vs %.9g",
+                          ks->name, n, i, o[i], o2[i]);
             }
         }
     }
