@@ -1,9 +1,9 @@
 /* engine.c - the batched Llama forward pass (sl_engine.h).
  *
  * Element-wise steps follow llama2.c's run.c operation for operation
- * (RMSNorm, RoPE on adjacent pairs, softmax, SwiGLU), so an F32 image on
- * the scalar kernels reproduces run.c's arithmetic.  Parallel work is split
- * so that each output value is computed by exactly one task, with no
+ * (RMSNorm, RoPE on adjacent pairs, softmax, SwiGLU); matrix products and
+ * attention sums are the ISA level's kernels.  Parallel work is split so
+ * that each output value is computed by exactly one task, with no
  * reduction across tasks: results do not depend on the thread count. */
 #include <math.h>
 #include <stdlib.h>
@@ -188,6 +188,21 @@ static void mm_task(void *ctx, int task, int thread)
     j->k->gemm[w->wt](w->data, w->row_bytes, r0, r1, x, stride, j->nt, w->cols, j->y[i], w->rows);
 }
 
+/* Below this many multiply-adds a job is cheaper on the calling thread
+ * than handed to the pool (a tiny model's matrices); the tasks are the same
+ * either way, so the results are too. */
+#define POOL_MIN_WORK 65536u
+
+static void run_tasks(sl_engine *e, sl_task_fn fn, void *ctx, int n_tasks, uint64_t work)
+{
+    if (work < POOL_MIN_WORK) {
+        for (int t = 0; t < n_tasks; t++)
+            fn(ctx, t, 0);
+        return;
+    }
+    sl_pool_run(e->pool, fn, ctx, n_tasks);
+}
+
 typedef struct qa_job {
     sl_engine *e;
     const float *x;
@@ -221,9 +236,12 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     }
     if (quant) {
         qa_job q = {e, x, w[0]->cols};
-        sl_pool_run(e->pool, qa_task, &q, nt); /* one token a task: a batch's quantization is spread too */
+        run_tasks(e, qa_task, &q, nt, (uint64_t)nt * (uint64_t)w[0]->cols); /* one token a task */
     }
-    sl_pool_run(e->pool, mm_task, &j, total);
+    uint64_t work = 0;
+    for (int i = 0; i < n_mats; i++)
+        work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
+    run_tasks(e, mm_task, &j, total, work);
 }
 
 /* ---- element-wise steps (run.c's arithmetic) ------------------------ */
@@ -316,7 +334,10 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
             memcpy(sl_kv_v(&e->kv, e->tok_seq[t], l, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
         }
         att_job aj = {e, l};
-        sl_pool_run(e->pool, att_task, &aj, nt * m->n_heads);
+        uint64_t att_work = 0;
+        for (int t = 0; t < nt; t++)
+            att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
+        run_tasks(e, att_task, &aj, nt * m->n_heads, att_work);
         matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, e->att_out, nt);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
