@@ -88,22 +88,53 @@ SL_STATIC_ASSERT(sizeof(act_pair) == 320, "act_pair");
 
 static size_t act_bytes(int k) { return (size_t)((k / 32 + 1) / 2) * sizeof(act_pair); }
 
+/* round half away from zero of 8 floats, through double so that adding
+ * 0.5 is exact: the same integers as sl_quantize_act's scalar rounding */
+static inline __m256i round_away8(__m256 f)
+{
+    const __m512d a = _mm512_add_pd(_mm512_abs_pd(_mm512_cvtps_pd(f)), _mm512_set1_pd(0.5));
+    const __m256i m = _mm512_cvttpd_epi32(a); /* only 8 lanes: 256-bit result */
+    const __mmask8 neg = _mm256_cmp_ps_mask(f, _mm256_setzero_ps(), _CMP_LT_OQ);
+    return _mm256_mask_sub_epi32(m, neg, _mm256_setzero_si256(), m);
+}
+
+/* One block: sl_quantize_act's values (same amax, same float scale and
+ * inverse, same rounding), 32 at a time. */
+void sl_quantize_block_avx512(const float *x, int8_t *qs, float *d_out, int32_t *s_out)
+{
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512 f0 = _mm512_mul_ps(x0, _mm512_set1_ps(id)), f1 = _mm512_mul_ps(x1, _mm512_set1_ps(id));
+    const __m256i q0 = round_away8(_mm512_castps512_ps256(f0)), q1 = round_away8(_mm512_extractf32x8_ps(f0, 1));
+    const __m256i q2 = round_away8(_mm512_castps512_ps256(f1)), q3 = round_away8(_mm512_extractf32x8_ps(f1, 1));
+    const __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+    const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(q2), q3, 1);
+    _mm_storeu_si128((__m128i *)(void *)qs, _mm512_cvtepi32_epi8(lo));
+    _mm_storeu_si128((__m128i *)(void *)(qs + 16), _mm512_cvtepi32_epi8(hi));
+    *d_out = d;
+    *s_out = _mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi));
+}
+
 static void act_quant(const float *x, void *out, int k)
 {
     act_pair *p = out;
     const int nb = k / 32;
     for (int b = 0; b < nb + (nb & 1); b++) {
-        sl_block_q8x q = {0};
-        if (b < nb)
-            sl_quantize_act(x + 32 * b, &q, 32);
         act_pair *a = &p[b / 2];
         const int h = b & 1;
-        memcpy(a->qs + 32 * h, q.qs, 32);
+        float d = 0.0f;
+        int32_t sum = 0;
+        if (b < nb)
+            sl_quantize_block_avx512(x + 32 * b, a->qs + 32 * h, &d, &sum);
+        else
+            memset(a->qs + 32 * h, 0, 32);
         for (int l = 0; l < 8; l++) {
-            a->dx[8 * h + l] = q.d;
-            a->c8[8 * h + l] = l ? 0 : -8 * q.s;
-            a->c128[8 * h + l] = l ? 0 : -128 * q.s;
-            a->ds[8 * h + l] = l ? 0.0f : q.d * (float)q.s;
+            a->dx[8 * h + l] = d;
+            a->c8[8 * h + l] = l ? 0 : -8 * sum;
+            a->c128[8 * h + l] = l ? 0 : -128 * sum;
+            a->ds[8 * h + l] = l ? 0.0f : d * (float)sum;
         }
     }
 }
@@ -160,6 +191,38 @@ INLINE wpair prep_q8_0(const sl_block_q8_0 *b, int i, int two)
                    spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f), _mm512_setzero_ps()};
 }
 
+/* Four consecutive blocks' scales (and minimums) in one load and a word
+ * permute: the fp16 fields of blocks i..i+3 all lie in the first 64 bytes
+ * for Q4_0 (18-byte blocks) and Q4_1 (20-byte blocks). */
+INLINE __m512 spread_words(__m512i raw, int w0, int w1)
+{
+    const __m512i idx = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)w0)),
+                                                       _mm_set1_epi16((short)w1), 1)),
+        _mm256_setzero_si256(), 1);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, raw)));
+}
+
+INLINE void prep4_q4_0(const sl_block_q4_0 *b, int i, wpair *p0, wpair *p1)
+{
+    const __m512i raw = _mm512_loadu_si512(b + i);
+    *p0 = (wpair){nibbles2(b[i].qs, b[i + 1].qs), spread_words(raw, 0, 9), _mm512_setzero_ps()};
+    *p1 = (wpair){nibbles2(b[i + 2].qs, b[i + 3].qs), spread_words(raw, 18, 27), _mm512_setzero_ps()};
+}
+
+INLINE void prep4_q4_1(const sl_block_q4_1 *b, int i, wpair *p0, wpair *p1)
+{
+    const __m512i raw = _mm512_loadu_si512(b + i);
+    *p0 = (wpair){nibbles2(b[i].qs, b[i + 1].qs), spread_words(raw, 0, 10), spread_words(raw, 1, 11)};
+    *p1 = (wpair){nibbles2(b[i + 2].qs, b[i + 3].qs), spread_words(raw, 20, 30), spread_words(raw, 21, 31)};
+}
+
+INLINE void prep4_q8_0(const sl_block_q8_0 *b, int i, wpair *p0, wpair *p1)
+{
+    *p0 = prep_q8_0(b, i, 1);
+    *p1 = prep_q8_0(b, i + 2, 1);
+}
+
 INLINE __m512 step_q4_0(wpair w, const act_pair *a, __m512 acc)
 {
     const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(a->c8), w.q, _mm512_loadu_si512(a->qs));
@@ -182,7 +245,7 @@ INLINE __m512 step_q4_1(wpair w, const act_pair *a, __m512 acc)
 /* Four blocks a step into two accumulators per token (two independent
  * chains), then the last one to three blocks into the first; the same
  * sequence for every tile width. */
-#define INT8_TILE(NAME, BT, PREP, STEP, PF)                                                                            \
+#define INT8_TILE(NAME, BT, PREP, PREP4, STEP, PF)                                                                            \
     INLINE void NAME(const uint8_t *w, const act_pair *const *x, const int nt, int k, float *out)                     \
     {                                                                                                                  \
         const BT *b = (const BT *)(const void *)w;                                                                     \
@@ -193,7 +256,8 @@ INLINE __m512 step_q4_1(wpair w, const act_pair *a, __m512 acc)
         for (; i + 4 <= nb; i += 4) {                                                                                  \
             for (int l = 0; l < PF; l += 64)                                                                           \
                 _mm_prefetch((const char *)(b + i) + PREFETCH + l, _MM_HINT_T0);                                       \
-            const wpair p0 = PREP(b, i, 1), p1 = PREP(b, i + 2, 1);                                                    \
+            wpair p0, p1;                                                                                              \
+            PREP4(b, i, &p0, &p1);                                                                                      \
             UNROLL_MT for (int j = 0; j < nt; j++) {                                                                   \
                 a0[j] = STEP(p0, &x[j][i / 2], a0[j]);                                                                 \
                 a1[j] = STEP(p1, &x[j][i / 2 + 1], a1[j]);                                                             \
@@ -207,9 +271,9 @@ INLINE __m512 step_q4_1(wpair w, const act_pair *a, __m512 acc)
     }
 
 /* bytes of weights per four blocks, rounded to cache lines to prefetch */
-INT8_TILE(tile_q4_0, sl_block_q4_0, prep_q4_0, step_q4_0, 72)
-INT8_TILE(tile_q4_1, sl_block_q4_1, prep_q4_1, step_q4_1, 80)
-INT8_TILE(tile_q8_0, sl_block_q8_0, prep_q8_0, step_q8_0, 136)
+INT8_TILE(tile_q4_0, sl_block_q4_0, prep_q4_0, prep4_q4_0, step_q4_0, 72)
+INT8_TILE(tile_q4_1, sl_block_q4_1, prep_q4_1, prep4_q4_1, step_q4_1, 80)
+INT8_TILE(tile_q8_0, sl_block_q8_0, prep_q8_0, prep4_q8_0, step_q8_0, 136)
 
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)

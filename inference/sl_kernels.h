@@ -74,6 +74,9 @@ static inline int sl_wtype_quantized(int wt) { return wt >= SL_W_Q8_0; }
 /* Quantizes k floats (k a multiple of 32) to k/32 activation blocks:
  * d = amax/127, q = round-half-away(x/d), the same on every ISA level. */
 void sl_quantize_act(const float *x, sl_block_q8x *q, int k);
+/* The AVX-512 twin of sl_quantize_act for one 32-value block (only on a
+ * CPU with AVX-512; tests check that it gives the same bytes). */
+void sl_quantize_block_avx512(const float *x, int8_t *qs, float *d, int32_t *s);
 /* The block layout above as an act_bytes / act_quant pair (scalar, AVX2). */
 size_t sl_act_bytes_blocks(int k);
 void sl_act_quant_blocks(const float *x, void *out, int k);

@@ -251,3 +251,26 @@ Test(kernels, attention_scores_and_accumulation)
         }
     }
 }
+
+Test(kernels, avx512_activation_quantizer_is_exact)
+{
+    if (!sl_kernels_for(SL_ISA_AVX512))
+        cr_skip_test("no AVX-512 on this CPU");
+    for (int r = 0; r < 2000; r++) {
+        float x[32];
+        for (int i = 0; i < 32; i++)
+            x[i] = frand() * (r % 7 == 0 ? 1e-30f : r % 5 == 0 ? 1e4f : 1.0f);
+        if (r % 3 == 0) /* exact ties: amax 127 gives d = 1, so x + 0.5 lands on .5 */
+            for (int i = 0; i < 32; i++)
+                x[i] = i == 0 ? 127.0f : (float)((int)(frand() * 120)) + 0.5f;
+        if (r == 1)
+            memset(x, 0, sizeof x);
+        sl_block_q8x ref;
+        sl_quantize_act(x, &ref, 32);
+        int8_t qs[32];
+        float d;
+        int32_t s;
+        sl_quantize_block_avx512(x, qs, &d, &s);
+        cr_assert(memcmp(qs, ref.qs, 32) == 0 && d == ref.d && s == ref.s, "block %d differs from sl_quantize_act", r);
+    }
+}
