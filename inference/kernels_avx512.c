@@ -22,6 +22,23 @@ INLINE float hsum16(__m512 v)
     return _mm_cvtss_f32(s);
 }
 
+/* hsum16 of four vectors at once: the same pairs added in the same tree,
+ * so each result has hsum16's bits. */
+INLINE void hsum16x4(__m512 a, __m512 b, __m512 c, __m512 d, float out[4])
+{
+    const __m512 hab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 hcd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(hab, hcd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(hab, hcd, _MM_SHUFFLE(3, 1, 3, 1)));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(3, 2, 3, 2)));
+    s = _mm512_add_ps(s, _mm512_movehdup_ps(s));
+    float tmp[16];
+    _mm512_storeu_ps(tmp, s);
+    out[0] = tmp[0], out[1] = tmp[4], out[2] = tmp[8], out[3] = tmp[12];
+}
+
 INLINE __m512 load_f32(const uint8_t *w, int i, __mmask16 m)
 {
     return _mm512_maskz_loadu_ps(m, (const float *)(const void *)w + i);
@@ -275,12 +292,54 @@ INT8_TILE(tile_q4_0, sl_block_q4_0, prep_q4_0, prep4_q4_0, step_q4_0, 72)
 INT8_TILE(tile_q4_1, sl_block_q4_1, prep_q4_1, prep4_q4_1, step_q4_1, 80)
 INT8_TILE(tile_q8_0, sl_block_q8_0, prep_q8_0, prep4_q8_0, step_q8_0, 136)
 
+/* Four rows against one or two tokens (decoding): INT8_TILE's sequence per
+ * (row, token), the tokens' activations shared by the rows, and the four
+ * rows' sums reduced together. */
+#define INT8_TILE4(NAME, BT, PREP, PREP4, STEP, PF)                                                                    \
+    INLINE void NAME(const uint8_t *const *w, const act_pair *const *x, const int nt, int k, float out[4][2])         \
+    {                                                                                                                  \
+        const int nb = k / 32;                                                                                         \
+        __m512 a0[4][2], a1[4][2];                                                                                     \
+        for (int r = 0; r < 4; r++)                                                                                    \
+            UNROLL_MT for (int j = 0; j < nt; j++) a0[r][j] = a1[r][j] = _mm512_setzero_ps();                          \
+        int i = 0;                                                                                                     \
+        for (; i + 4 <= nb; i += 4) {                                                                                  \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+                const BT *b = (const BT *)(const void *)w[r];                                                          \
+                for (int l = 0; l < PF; l += 64)                                                                       \
+                    _mm_prefetch((const char *)(b + i) + PREFETCH + l, _MM_HINT_T0);                                   \
+                wpair p0, p1;                                                                                          \
+                PREP4(b, i, &p0, &p1);                                                                                 \
+                UNROLL_MT for (int j = 0; j < nt; j++) {                                                               \
+                    a0[r][j] = STEP(p0, &x[j][i / 2], a0[r][j]);                                                       \
+                    a1[r][j] = STEP(p1, &x[j][i / 2 + 1], a1[r][j]);                                                   \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (; i < nb; i += 2)                                                                                         \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+                const wpair p0 = PREP((const BT *)(const void *)w[r], i, i + 1 < nb);                                  \
+                UNROLL_MT for (int j = 0; j < nt; j++) a0[r][j] = STEP(p0, &x[j][i / 2], a0[r][j]);                    \
+            }                                                                                                          \
+        UNROLL_MT for (int j = 0; j < nt; j++) {                                                                       \
+            float o[4];                                                                                                \
+            hsum16x4(_mm512_add_ps(a0[0][j], a1[0][j]), _mm512_add_ps(a0[1][j], a1[1][j]),                             \
+                     _mm512_add_ps(a0[2][j], a1[2][j]), _mm512_add_ps(a0[3][j], a1[3][j]), o);                         \
+            for (int r = 0; r < 4; r++)                                                                                \
+                out[r][j] = o[r];                                                                                      \
+        }                                                                                                              \
+    }
+
+INT8_TILE4(tile4_q4_0, sl_block_q4_0, prep_q4_0, prep4_q4_0, step_q4_0, 72)
+INT8_TILE4(tile4_q4_1, sl_block_q4_1, prep_q4_1, prep4_q4_1, step_q4_1, 80)
+INT8_TILE4(tile4_q8_0, sl_block_q8_0, prep_q8_0, prep4_q8_0, step_q8_0, 136)
+
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)
 GEMM(gemm_bf16, tile_bf16, float)
-GEMM(gemm_q8_0, tile_q8_0, act_pair)
-GEMM(gemm_q4_0, tile_q4_0, act_pair)
-GEMM(gemm_q4_1, tile_q4_1, act_pair)
+GEMM4(gemm_q8_0, tile_q8_0, tile4_q8_0, act_pair)
+GEMM4(gemm_q4_0, tile_q4_0, tile4_q4_0, act_pair)
+GEMM4(gemm_q4_1, tile_q4_1, tile4_q4_1, act_pair)
 
 static inline __mmask16 tail16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 
