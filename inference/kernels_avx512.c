@@ -178,7 +178,7 @@ static const uint8_t zero16[16];
 
 /* Weights stream from memory once per step: ask for them this far ahead
  * (past a row's end is the next row, which is read next). */
-#define PREFETCH 2048
+#define PREFETCH 12288
 
 /* One pair of weight blocks, prepared once for all the tile's tokens. */
 typedef struct wpair {
