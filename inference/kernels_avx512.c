@@ -259,87 +259,129 @@ INLINE __m512 step_q4_1(wpair w, const act_pair *a, __m512 acc)
     return _mm512_fmadd_ps(w.m, _mm512_loadu_ps(a->ds), acc);
 }
 
-/* Four blocks a step into two accumulators per token (two independent
- * chains), then the last one to three blocks into the first; the same
- * sequence for every tile width. */
-#define INT8_TILE(NAME, BT, PREP, PREP4, STEP, PF)                                                                            \
-    INLINE void NAME(const uint8_t *w, const act_pair *const *x, const int nt, int k, float *out)                     \
-    {                                                                                                                  \
-        const BT *b = (const BT *)(const void *)w;                                                                     \
-        const int nb = k / 32;                                                                                         \
-        __m512 a0[MT], a1[MT];                                                                                         \
-        UNROLL_MT for (int j = 0; j < nt; j++) a0[j] = a1[j] = _mm512_setzero_ps();                                    \
-        int i = 0;                                                                                                     \
-        for (; i + 4 <= nb; i += 4) {                                                                                  \
-            for (int l = 0; l < PF; l += 64)                                                                           \
-                _mm_prefetch((const char *)(b + i) + PREFETCH + l, _MM_HINT_T0);                                       \
-            wpair p0, p1;                                                                                              \
-            PREP4(b, i, &p0, &p1);                                                                                      \
-            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                   \
-                a0[j] = STEP(p0, &x[j][i / 2], a0[j]);                                                                 \
-                a1[j] = STEP(p1, &x[j][i / 2 + 1], a1[j]);                                                             \
-            }                                                                                                          \
-        }                                                                                                              \
-        for (; i < nb; i += 2) {                                                                                       \
-            const wpair p0 = PREP(b, i, i + 1 < nb);                                                                   \
-            UNROLL_MT for (int j = 0; j < nt; j++) a0[j] = STEP(p0, &x[j][i / 2], a0[j]);                              \
-        }                                                                                                              \
-        UNROLL_MT for (int j = 0; j < nt; j++) out[j] = hsum16(_mm512_add_ps(a0[j], a1[j]));                           \
-    }
-
-/* bytes of weights per four blocks, rounded to cache lines to prefetch */
-INT8_TILE(tile_q4_0, sl_block_q4_0, prep_q4_0, prep4_q4_0, step_q4_0, 72)
-INT8_TILE(tile_q4_1, sl_block_q4_1, prep_q4_1, prep4_q4_1, step_q4_1, 80)
-INT8_TILE(tile_q8_0, sl_block_q8_0, prep_q8_0, prep4_q8_0, step_q8_0, 136)
-
-/* Four rows against one or two tokens (decoding): INT8_TILE's sequence per
- * (row, token), the tokens' activations shared by the rows, and the four
- * rows' sums reduced together. */
-#define INT8_TILE4(NAME, BT, PREP, PREP4, STEP, PF)                                                                    \
-    INLINE void NAME(const uint8_t *const *w, const act_pair *const *x, const int nt, int k, float out[4][2])         \
+/* R weight rows against up to MT tokens.  Every (row, token) has one
+ * accumulator fed pair by pair in block order, whatever R and the tile
+ * width, and is reduced by hsum16's tree (hsum16x4 for four rows), so a
+ * value's bits never depend on the tile it fell in.  The tokens'
+ * activations are loaded once for all R rows. */
+#define INT8_TILE_R(NAME, R, BT, PREP, PREP4, STEP, PF)                                                                \
+    INLINE void NAME(const uint8_t *const *w, const act_pair *const *x, const int nt, int k, float out[][MT])         \
     {                                                                                                                  \
         const int nb = k / 32;                                                                                         \
-        __m512 a0[4][2], a1[4][2];                                                                                     \
-        for (int r = 0; r < 4; r++)                                                                                    \
-            UNROLL_MT for (int j = 0; j < nt; j++) a0[r][j] = a1[r][j] = _mm512_setzero_ps();                          \
+        __m512 a[R][MT];                                                                                               \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                            \
+            UNROLL_MT for (int j = 0; j < nt; j++) a[r][j] = _mm512_setzero_ps();                                      \
         int i = 0;                                                                                                     \
         for (; i + 4 <= nb; i += 4) {                                                                                  \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+            wpair p0[R], p1[R];                                                                                        \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                      \
                 const BT *b = (const BT *)(const void *)w[r];                                                          \
                 for (int l = 0; l < PF; l += 64)                                                                       \
                     _mm_prefetch((const char *)(b + i) + PREFETCH + l, _MM_HINT_T0);                                   \
-                wpair p0, p1;                                                                                          \
-                PREP4(b, i, &p0, &p1);                                                                                 \
-                UNROLL_MT for (int j = 0; j < nt; j++) {                                                               \
-                    a0[r][j] = STEP(p0, &x[j][i / 2], a0[r][j]);                                                       \
-                    a1[r][j] = STEP(p1, &x[j][i / 2 + 1], a1[r][j]);                                                   \
-                }                                                                                                      \
+                PREP4(b, i, &p0[r], &p1[r]);                                                                           \
             }                                                                                                          \
+            UNROLL_MT for (int j = 0; j < nt; j++)                                                                     \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                  \
+                    a[r][j] = STEP(p0[r], &x[j][i / 2], a[r][j]);                                                      \
+                    a[r][j] = STEP(p1[r], &x[j][i / 2 + 1], a[r][j]);                                                  \
+                }                                                                                                      \
         }                                                                                                              \
         for (; i < nb; i += 2)                                                                                         \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                      \
                 const wpair p0 = PREP((const BT *)(const void *)w[r], i, i + 1 < nb);                                  \
-                UNROLL_MT for (int j = 0; j < nt; j++) a0[r][j] = STEP(p0, &x[j][i / 2], a0[r][j]);                    \
+                UNROLL_MT for (int j = 0; j < nt; j++) a[r][j] = STEP(p0, &x[j][i / 2], a[r][j]);                      \
             }                                                                                                          \
         UNROLL_MT for (int j = 0; j < nt; j++) {                                                                       \
-            float o[4];                                                                                                \
-            hsum16x4(_mm512_add_ps(a0[0][j], a1[0][j]), _mm512_add_ps(a0[1][j], a1[1][j]),                             \
-                     _mm512_add_ps(a0[2][j], a1[2][j]), _mm512_add_ps(a0[3][j], a1[3][j]), o);                         \
-            for (int r = 0; r < 4; r++)                                                                                \
-                out[r][j] = o[r];                                                                                      \
+            if (R == 4) {                                                                                              \
+                float o[4];                                                                                            \
+                hsum16x4(a[0][j], a[R > 1 ? 1 : 0][j], a[R > 2 ? 2 : 0][j], a[R > 3 ? 3 : 0][j], o);                   \
+                for (int r = 0; r < R; r++)                                                                            \
+                    out[r][j] = o[r];                                                                                  \
+            } else                                                                                                     \
+                for (int r = 0; r < R; r++)                                                                            \
+                    out[r][j] = hsum16(a[r][j]);                                                                       \
         }                                                                                                              \
     }
 
-INT8_TILE4(tile4_q4_0, sl_block_q4_0, prep_q4_0, prep4_q4_0, step_q4_0, 72)
-INT8_TILE4(tile4_q4_1, sl_block_q4_1, prep_q4_1, prep4_q4_1, step_q4_1, 80)
-INT8_TILE4(tile4_q8_0, sl_block_q8_0, prep_q8_0, prep4_q8_0, step_q8_0, 136)
+/* PF: bytes of weights per four blocks, rounded up to whole cache lines */
+#define INT8_TILES(T, BT, PF)                                                                                          \
+    INT8_TILE_R(tile1_##T, 1, BT, prep_##T, prep4_##T, step_##T, PF)                                                   \
+    INT8_TILE_R(tile2_##T, 2, BT, prep_##T, prep4_##T, step_##T, PF)                                                   \
+    INT8_TILE_R(tile4_##T, 4, BT, prep_##T, prep4_##T, step_##T, PF)
+
+INT8_TILES(q4_0, sl_block_q4_0, 72)
+INT8_TILES(q4_1, sl_block_q4_1, 80)
+INT8_TILES(q8_0, sl_block_q8_0, 136)
+
+/* The int8 GEMM: four rows a tile for one or two tokens (decoding), else
+ * two rows against tiles of up to MT tokens inside L2/L1-sized blocks
+ * (kernels_gemm.h); a leftover row goes alone. */
+#define INT8_GEMM(T)                                                                                                   \
+    static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
+                         int k, float *y, int ldy)                                                                     \
+    {                                                                                                                  \
+        const int rgroup = nt <= 2 ? 4 : 2;                                                                            \
+        const int rb = gemm_block(W_BLOCK, row_bytes, 4) / 4 * 4, tb = gemm_block(X_BLOCK, x_stride, MT) / MT * MT;    \
+        for (int R = r0; R < r1; R += rb) {                                                                            \
+            const int Re = R + rb < r1 ? R + rb : r1;                                                                  \
+            for (int T = 0; T < nt; T += tb) {                                                                         \
+                const int Te = T + tb < nt ? T + tb : nt;                                                              \
+                for (int r = R; r < Re;) {                                                                             \
+                    const int nr = Re - r >= rgroup ? rgroup : 1;                                                      \
+                    const uint8_t *rows[4];                                                                            \
+                    for (int i = 0; i < nr; i++)                                                                       \
+                        rows[i] = w + (size_t)(r + i) * row_bytes;                                                     \
+                    for (int t = T; t < Te; t += MT) {                                                                 \
+                        const act_pair *xs[MT];                                                                        \
+                        float out[4][MT];                                                                              \
+                        const int n = Te - t < MT ? Te - t : MT;                                                       \
+                        for (int j = 0; j < n; j++)                                                                    \
+                            xs[j] = (const act_pair *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride); \
+                        if (nr == 4) {                                                                                 \
+                            if (n == 2)                                                                                \
+                                tile4_##T(rows, xs, 2, k, out);                                                        \
+                            else                                                                                       \
+                                tile4_##T(rows, xs, 1, k, out);                                                        \
+                        } else if (nr == 2) {                                                                          \
+                            switch (n) {                                                                               \
+                            case 8: tile2_##T(rows, xs, 8, k, out); break;                                             \
+                            case 7: tile2_##T(rows, xs, 7, k, out); break;                                             \
+                            case 6: tile2_##T(rows, xs, 6, k, out); break;                                             \
+                            case 5: tile2_##T(rows, xs, 5, k, out); break;                                             \
+                            case 4: tile2_##T(rows, xs, 4, k, out); break;                                             \
+                            case 3: tile2_##T(rows, xs, 3, k, out); break;                                             \
+                            case 2: tile2_##T(rows, xs, 2, k, out); break;                                             \
+                            default: tile2_##T(rows, xs, 1, k, out); break;                                            \
+                            }                                                                                          \
+                        } else {                                                                                       \
+                            switch (n) {                                                                               \
+                            case 8: tile1_##T(rows, xs, 8, k, out); break;                                             \
+                            case 7: tile1_##T(rows, xs, 7, k, out); break;                                             \
+                            case 6: tile1_##T(rows, xs, 6, k, out); break;                                             \
+                            case 5: tile1_##T(rows, xs, 5, k, out); break;                                             \
+                            case 4: tile1_##T(rows, xs, 4, k, out); break;                                             \
+                            case 3: tile1_##T(rows, xs, 3, k, out); break;                                             \
+                            case 2: tile1_##T(rows, xs, 2, k, out); break;                                             \
+                            default: tile1_##T(rows, xs, 1, k, out); break;                                            \
+                            }                                                                                          \
+                        }                                                                                              \
+                        for (int i = 0; i < nr; i++)                                                                   \
+                            for (int j = 0; j < n; j++)                                                                \
+                                y[(size_t)(t + j) * ldy + r + i] = out[i][j];                                          \
+                    }                                                                                                  \
+                    r += nr;                                                                                           \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+INT8_GEMM(q4_0)
+INT8_GEMM(q4_1)
+INT8_GEMM(q8_0)
 
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)
 GEMM(gemm_bf16, tile_bf16, float)
-GEMM4(gemm_q8_0, tile_q8_0, tile4_q8_0, act_pair)
-GEMM4(gemm_q4_0, tile_q4_0, tile4_q4_0, act_pair)
-GEMM4(gemm_q4_1, tile_q4_1, tile4_q4_1, act_pair)
 
 static inline __mmask16 tail16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 

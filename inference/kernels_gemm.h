@@ -13,37 +13,6 @@
 
 #ifndef MT
 #define MT 4                      /* tokens per micro-tile (AVX-512 uses 8: 32 registers) */
-/* GEMM with a four-row tile for calls of one or two tokens (decoding):
- * TILE4(rows, xs, n, k, out[4][n]) must give each (row, token) the same
- * bits TILE gives it, which the AVX-512 file ensures by feeding the same
- * accumulators in the same order and reducing them with the same tree. */
-#define GEMM4(NAME, TILE, TILE4, XT)                                                                                   \
-    GEMM(NAME##_rows, TILE, XT)                                                                                        \
-    static void NAME(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,      \
-                     int k, float *y, int ldy)                                                                         \
-    {                                                                                                                  \
-        if (nt > 2) {                                                                                                  \
-            NAME##_rows(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);                                             \
-            return;                                                                                                    \
-        }                                                                                                              \
-        const XT *xs[2] = {(const XT *)x, (const XT *)(const void *)((const uint8_t *)x + x_stride)};                  \
-        int r = r0;                                                                                                    \
-        for (; r + 4 <= r1; r += 4) {                                                                                  \
-            float out[4][2];                                                                                           \
-            const uint8_t *rows[4] = {w + (size_t)r * row_bytes, w + (size_t)(r + 1) * row_bytes,                      \
-                                      w + (size_t)(r + 2) * row_bytes, w + (size_t)(r + 3) * row_bytes};               \
-            if (nt == 2)                                                                                               \
-                TILE4(rows, xs, 2, k, out);                                                                            \
-            else                                                                                                       \
-                TILE4(rows, xs, 1, k, out);                                                                            \
-            for (int i = 0; i < 4; i++)                                                                                \
-                for (int j = 0; j < nt; j++)                                                                           \
-                    y[(size_t)j * ldy + r + i] = out[i][j];                                                            \
-        }                                                                                                              \
-        if (r < r1)                                                                                                    \
-            NAME##_rows(w, row_bytes, r, r1, x, x_stride, nt, k, y, ldy);                                              \
-    }
-
 #endif
 /* Per-token loops inside a tile: fully unrolled, so accumulators live in
  * registers (GCC -O2 would keep them on the stack). */
