@@ -7,7 +7,7 @@
 
 #include "sl_pool.h"
 
-#define SPIN_ROUNDS (1 << 14) /* ~tens of microseconds before a worker sleeps */
+#define SPIN_ROUNDS (1 << 11) /* ~tens of microseconds before a worker sleeps */
 
 typedef struct worker {
     struct sl_pool *p;
