@@ -85,25 +85,33 @@ FLOAT_TILE(tile_bf16, load_bf16)
 
 /* ---- int8 kernels ----------------------------------------------------
  *
- * Activations come in pairs of blocks laid out for 512-bit work (act_pair):
- * the two blocks' 64 quants side by side, their scales spread over the 8
- * lanes each block's partial sums land in, and precomputed corrections, so
- * the per-token work for two blocks is one dpbusd, one conversion and two
- * multiply-adds:
- *   Q4_0: sum (w - 8) x = dpbusd(w, x) - 8 sum x   (c8 = -8 s in lane 0 / 8)
- *   Q8_0: sum w x = dpbusd(w ^ 0x80, x) - 128 sum x (c128)
- *   Q4_1: d_w d_x sum w x + m_w d_x sum x           (ds = d_x s in lane 0 / 8)
- * An odd last block is paired with a zero block (zero quants, zero scale). */
-typedef struct act_pair {
-    int8_t qs[64];
-    float dx[16];
-    int32_t c8[16];
-    int32_t c128[16];
-    float ds[16];
-} act_pair;
-SL_STATIC_ASSERT(sizeof(act_pair) == 320, "act_pair");
+ * Lanes are output rows: a tile is 16 weight rows against up to 8 tokens,
+ * and each 512-bit accumulator holds one token's 16 row results, so there
+ * is no horizontal sum and a scale multiplies 16 rows at once.  Per block
+ * the 16 rows' quants are transposed into 8 vectors of 4-element groups
+ * (lane r = row r) once for all the tile's tokens; each token then costs 8
+ * vpdpbusd with its own quants broadcast from memory, one conversion and
+ * one multiply-add:
+ *
+ *   isum = c + sum_k w[r][k] x[k]            exact int32 (c: see below)
+ *   acc  = fma((float)isum, d_w[r] * d_x, acc)        block by block
+ *   Q4_1 adds acc = fma(m_w[r], d_x * sum x, acc)
+ *
+ * Q4_0 uses the unsigned nibbles with c = -8 sum x; Q8_0 makes its weights
+ * unsigned by flipping the sign bit with c = -128 sum x.  A (row, token)
+ * value depends only on that row and token: tails of fewer than 16 rows
+ * run the same lanes masked, so tiles, batches and thread counts never
+ * change a bit. */
+typedef struct act_blk {
+    int8_t qs[32];
+    float dx;      /* the block's scale */
+    int32_t c8;    /* -8 * sum of quants */
+    int32_t c128;  /* -128 * sum of quants */
+    float ds;      /* dx * sum of quants */
+} act_blk;
+SL_STATIC_ASSERT(sizeof(act_blk) == 48, "act_blk");
 
-static size_t act_bytes(int k) { return (size_t)((k / 32 + 1) / 2) * sizeof(act_pair); }
+static size_t act_bytes(int k) { return (size_t)(k / 32) * sizeof(act_blk); }
 
 /* round half away from zero of 8 floats, through double so that adding
  * 0.5 is exact: the same integers as sl_quantize_act's scalar rounding */
@@ -136,248 +144,176 @@ void sl_quantize_block_avx512(const float *x, int8_t *qs, float *d_out, int32_t 
 
 static void act_quant(const float *x, void *out, int k)
 {
-    act_pair *p = out;
-    const int nb = k / 32;
-    for (int b = 0; b < nb + (nb & 1); b++) {
-        act_pair *a = &p[b / 2];
-        const int h = b & 1;
-        float d = 0.0f;
-        int32_t sum = 0;
-        if (b < nb)
-            sl_quantize_block_avx512(x + 32 * b, a->qs + 32 * h, &d, &sum);
-        else
-            memset(a->qs + 32 * h, 0, 32);
-        for (int l = 0; l < 8; l++) {
-            a->dx[8 * h + l] = d;
-            a->c8[8 * h + l] = l ? 0 : -8 * sum;
-            a->c128[8 * h + l] = l ? 0 : -128 * sum;
-            a->ds[8 * h + l] = l ? 0.0f : d * (float)sum;
-        }
+    act_blk *a = out;
+    for (int b = 0; b < k / 32; b++) {
+        int32_t s;
+        sl_quantize_block_avx512(x + 32 * b, a[b].qs, &a[b].dx, &s);
+        a[b].c8 = -8 * s;
+        a[b].c128 = -128 * s;
+        a[b].ds = a[b].dx * (float)s;
     }
 }
 
-/* Lanes 0-7 take a, lanes 8-15 take b. */
-static inline __m512 spread2(float a, float b)
+/* 16 x 16 bytes (one 16-byte piece per row, at rows[r] + off) transposed
+ * into 4 vectors: v[g] lane r = bytes 4g..4g+3 of row r's piece. */
+INLINE void transpose16x4(const uint8_t *const *rows, size_t off, __m512i v[4])
 {
-    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+    __m512i z[4];
+    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) { /* z[q] 128-bit lane L = row 4L + q */
+        __m512i t = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(rows[q] + off)));
+        t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)(const void *)(rows[4 + q] + off)), 1);
+        t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)(const void *)(rows[8 + q] + off)), 2);
+        z[q] = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)(const void *)(rows[12 + q] + off)), 3);
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    v[0] = _mm512_unpacklo_epi64(t0, t2);
+    v[1] = _mm512_unpackhi_epi64(t0, t2);
+    v[2] = _mm512_unpacklo_epi64(t1, t3);
+    v[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-/* Two 16-byte nibble arrays as 64 unsigned values in ggml's order: block
- * a's low nibbles, its high nibbles, then block b's. */
-INLINE __m512i nibbles2(const uint8_t *a, const uint8_t *b)
+/* A block of 16 rows, ready for every token of the tile: g[i] holds
+ * elements 4i..4i+3 of each row (unsigned), d / m the rows' scales. */
+typedef struct wblk {
+    __m512i g[8];
+    __m512 d, m;
+} wblk;
+
+/* the fp16 pair at rows[r] + off (d in the low half, m in the high half) */
+INLINE __m512i gather_dw(__m512i vidx, const uint8_t *base, size_t off)
 {
-    const __m256i w = _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)a)),
-        _mm_loadu_si128((const __m128i *)(const void *)b), 1);
-    const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(w), _mm256_srli_epi16(w, 4), 1);
-    /* [a, b, a>>4, b>>4] -> [a, a>>4, b, b>>4] */
-    return _mm512_and_si512(_mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0f));
+    return _mm512_i32gather_epi32(vidx, (const void *)(base + off), 1);
 }
 
-static const uint8_t zero16[16];
+INLINE __m512 halves_lo(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
+INLINE __m512 halves_hi(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
 
-/* Weights stream from memory once per step: ask for them this far ahead
- * (past a row's end is the next row, which is read next). */
-#define PREFETCH 12288
-
-/* One pair of weight blocks, prepared once for all the tile's tokens. */
-typedef struct wpair {
-    __m512i q;   /* 64 unsigned quants */
-    __m512 d, m; /* scales (and Q4_1 minimums) spread over each block's 8 lanes */
-} wpair;
-
-INLINE wpair prep_q4_0(const sl_block_q4_0 *b, int i, int two)
+INLINE void prep_q4_0(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
 {
-    return (wpair){nibbles2(b[i].qs, two ? b[i + 1].qs : zero16),
-                   spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f), _mm512_setzero_ps()};
+    const size_t off = (size_t)b * sizeof(sl_block_q4_0);
+    __m512i v[4];
+    transpose16x4(rows, off + 2, v);
+    const __m512i lo = _mm512_set1_epi8(0x0f);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { /* ggml: low nibbles are elements 0..15, high ones 16..31 */
+        w->g[i] = _mm512_and_si512(v[i], lo);
+        w->g[4 + i] = _mm512_and_si512(_mm512_srli_epi16(v[i], 4), lo);
+    }
+    w->d = halves_lo(gather_dw(vidx, rows[0], off));
 }
 
-INLINE wpair prep_q4_1(const sl_block_q4_1 *b, int i, int two)
+INLINE void prep_q4_1(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
 {
-    return (wpair){nibbles2(b[i].qs, two ? b[i + 1].qs : zero16),
-                   spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f),
-                   spread2(_cvtsh_ss(b[i].m), two ? _cvtsh_ss(b[i + 1].m) : 0.0f)};
+    const size_t off = (size_t)b * sizeof(sl_block_q4_1);
+    __m512i v[4];
+    transpose16x4(rows, off + 4, v);
+    const __m512i lo = _mm512_set1_epi8(0x0f);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+        w->g[i] = _mm512_and_si512(v[i], lo);
+        w->g[4 + i] = _mm512_and_si512(_mm512_srli_epi16(v[i], 4), lo);
+    }
+    const __m512i dm = gather_dw(vidx, rows[0], off);
+    w->d = halves_lo(dm);
+    w->m = halves_hi(dm);
 }
 
-/* signed -> unsigned by flipping the sign bit (w + 128); c128 takes 128 sum x back */
-INLINE wpair prep_q8_0(const sl_block_q8_0 *b, int i, int two)
+INLINE void prep_q8_0(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
 {
-    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)b[i].qs);
-    const __m256i w1 = two ? _mm256_loadu_si256((const __m256i *)(const void *)b[i + 1].qs) : _mm256_setzero_si256();
-    return (wpair){_mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1), _mm512_set1_epi8(-128)),
-                   spread2(_cvtsh_ss(b[i].d), two ? _cvtsh_ss(b[i + 1].d) : 0.0f), _mm512_setzero_ps()};
+    const size_t off = (size_t)b * sizeof(sl_block_q8_0);
+    __m512i v[4];
+    const __m512i flip = _mm512_set1_epi8(-128); /* w + 128: unsigned for dpbusd */
+    transpose16x4(rows, off + 2, v);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+        w->g[i] = _mm512_xor_si512(v[i], flip);
+    transpose16x4(rows, off + 18, v);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+        w->g[4 + i] = _mm512_xor_si512(v[i], flip);
+    w->d = halves_lo(gather_dw(vidx, rows[0], off));
 }
 
-/* Four consecutive blocks' scales (and minimums) in one load and a word
- * permute: the fp16 fields of blocks i..i+3 all lie in the first 64 bytes
- * for Q4_0 (18-byte blocks) and Q4_1 (20-byte blocks). */
-INLINE __m512 spread_words(__m512i raw, int w0, int w1)
+/* One token, one block: the int32 sums of 16 rows, from the correction c. */
+INLINE __m512i isum16(const wblk *w, const act_blk *a, int32_t c)
 {
-    const __m512i idx = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)w0)),
-                                                       _mm_set1_epi16((short)w1), 1)),
-        _mm256_setzero_si256(), 1);
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, raw)));
+    __m512i s = _mm512_set1_epi32(c);
+    const int32_t *q = (const int32_t *)(const void *)a->qs;
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        s = _mm512_dpbusd_epi32(s, w->g[i], _mm512_set1_epi32(q[i]));
+    return s;
 }
 
-INLINE void prep4_q4_0(const sl_block_q4_0 *b, int i, wpair *p0, wpair *p1)
+INLINE __m512 step_q4_0(const wblk *w, const act_blk *a, __m512 acc)
 {
-    const __m512i raw = _mm512_loadu_si512(b + i);
-    *p0 = (wpair){nibbles2(b[i].qs, b[i + 1].qs), spread_words(raw, 0, 9), _mm512_setzero_ps()};
-    *p1 = (wpair){nibbles2(b[i + 2].qs, b[i + 3].qs), spread_words(raw, 18, 27), _mm512_setzero_ps()};
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c8)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
 }
 
-INLINE void prep4_q4_1(const sl_block_q4_1 *b, int i, wpair *p0, wpair *p1)
+INLINE __m512 step_q8_0(const wblk *w, const act_blk *a, __m512 acc)
 {
-    const __m512i raw = _mm512_loadu_si512(b + i);
-    *p0 = (wpair){nibbles2(b[i].qs, b[i + 1].qs), spread_words(raw, 0, 10), spread_words(raw, 1, 11)};
-    *p1 = (wpair){nibbles2(b[i + 2].qs, b[i + 3].qs), spread_words(raw, 20, 30), spread_words(raw, 21, 31)};
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c128)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
 }
 
-INLINE void prep4_q8_0(const sl_block_q8_0 *b, int i, wpair *p0, wpair *p1)
+INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
 {
-    *p0 = prep_q8_0(b, i, 1);
-    *p1 = prep_q8_0(b, i + 2, 1);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, 0)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+    return _mm512_fmadd_ps(w->m, _mm512_set1_ps(a->ds), acc);
 }
 
-INLINE __m512 step_q4_0(wpair w, const act_pair *a, __m512 acc)
-{
-    const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(a->c8), w.q, _mm512_loadu_si512(a->qs));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_loadu_ps(a->dx)), acc);
-}
-
-INLINE __m512 step_q8_0(wpair w, const act_pair *a, __m512 acc)
-{
-    const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(a->c128), w.q, _mm512_loadu_si512(a->qs));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_loadu_ps(a->dx)), acc);
-}
-
-INLINE __m512 step_q4_1(wpair w, const act_pair *a, __m512 acc)
-{
-    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.q, _mm512_loadu_si512(a->qs));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w.d, _mm512_loadu_ps(a->dx)), acc);
-    return _mm512_fmadd_ps(w.m, _mm512_loadu_ps(a->ds), acc);
-}
-
-/* R weight rows against up to MT tokens.  Every (row, token) has one
- * accumulator fed pair by pair in block order, whatever R and the tile
- * width, and is reduced by hsum16's tree (hsum16x4 for four rows), so a
- * value's bits never depend on the tile it fell in.  The tokens'
- * activations are loaded once for all R rows. */
-#define INT8_TILE_R(NAME, R, BT, PREP, PREP4, STEP, PF)                                                                \
-    INLINE void NAME(const uint8_t *const *w, const act_pair *const *x, const int nt, int k, float out[][MT])         \
+/* 16 rows (masked below 16) against n <= MT tokens. */
+#define INT8_TILE(T, BT)                                                                                               \
+    INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int nb,      \
+                         float *y, int ldy, __mmask16 m, size_t next)                                                  \
     {                                                                                                                  \
-        const int nb = k / 32;                                                                                         \
-        __m512 a[R][MT];                                                                                               \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                            \
-            UNROLL_MT for (int j = 0; j < nt; j++) a[r][j] = _mm512_setzero_ps();                                      \
-        int i = 0;                                                                                                     \
-        for (; i + 4 <= nb; i += 4) {                                                                                  \
-            wpair p0[R], p1[R];                                                                                        \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                      \
-                const BT *b = (const BT *)(const void *)w[r];                                                          \
-                for (int l = 0; l < PF; l += 64)                                                                       \
-                    _mm_prefetch((const char *)(b + i) + PREFETCH + l, _MM_HINT_T0);                                   \
-                PREP4(b, i, &p0[r], &p1[r]);                                                                           \
-            }                                                                                                          \
-            UNROLL_MT for (int j = 0; j < nt; j++)                                                                     \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                  \
-                    a[r][j] = STEP(p0[r], &x[j][i / 2], a[r][j]);                                                      \
-                    a[r][j] = STEP(p1[r], &x[j][i / 2 + 1], a[r][j]);                                                  \
-                }                                                                                                      \
+        __m512 acc[MT];                                                                                                \
+        UNROLL_MT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                            \
+        for (int b = 0; b < nb; b++) {                                                                                 \
+            if (next && (b & 1) == 0) /* the next 16 rows, as far along */                                            \
+                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                  \
+                    _mm_prefetch((const char *)rows[r] + next + (size_t)b * sizeof(BT), _MM_HINT_T0);                  \
+            wblk w;                                                                                                    \
+            prep_##T(rows, vidx, b, &w);                                                                               \
+            UNROLL_MT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                             \
         }                                                                                                              \
-        for (; i < nb; i += 2)                                                                                         \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                      \
-                const wpair p0 = PREP((const BT *)(const void *)w[r], i, i + 1 < nb);                                  \
-                UNROLL_MT for (int j = 0; j < nt; j++) a[r][j] = STEP(p0, &x[j][i / 2], a[r][j]);                      \
-            }                                                                                                          \
-        UNROLL_MT for (int j = 0; j < nt; j++) {                                                                       \
-            if (R == 4) {                                                                                              \
-                float o[4];                                                                                            \
-                hsum16x4(a[0][j], a[R > 1 ? 1 : 0][j], a[R > 2 ? 2 : 0][j], a[R > 3 ? 3 : 0][j], o);                   \
-                for (int r = 0; r < R; r++)                                                                            \
-                    out[r][j] = o[r];                                                                                  \
-            } else                                                                                                     \
-                for (int r = 0; r < R; r++)                                                                            \
-                    out[r][j] = hsum16(a[r][j]);                                                                       \
-        }                                                                                                              \
-    }
-
-/* PF: bytes of weights per four blocks, rounded up to whole cache lines */
-#define INT8_TILES(T, BT, PF)                                                                                          \
-    INT8_TILE_R(tile1_##T, 1, BT, prep_##T, prep4_##T, step_##T, PF)                                                   \
-    INT8_TILE_R(tile2_##T, 2, BT, prep_##T, prep4_##T, step_##T, PF)                                                   \
-    INT8_TILE_R(tile4_##T, 4, BT, prep_##T, prep4_##T, step_##T, PF)
-
-INT8_TILES(q4_0, sl_block_q4_0, 72)
-INT8_TILES(q4_1, sl_block_q4_1, 80)
-INT8_TILES(q8_0, sl_block_q8_0, 136)
-
-/* The int8 GEMM: four rows a tile for one or two tokens (decoding), else
- * two rows against tiles of up to MT tokens inside L2/L1-sized blocks
- * (kernels_gemm.h); a leftover row goes alone. */
-#define INT8_GEMM(T)                                                                                                   \
+        UNROLL_MT for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);                   \
+    }                                                                                                                  \
     static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
                          int k, float *y, int ldy)                                                                     \
     {                                                                                                                  \
-        const int rgroup = nt <= 2 ? 4 : 2;                                                                            \
-        const int rb = gemm_block(W_BLOCK, row_bytes, 4) / 4 * 4, tb = gemm_block(X_BLOCK, x_stride, MT) / MT * MT;    \
-        for (int R = r0; R < r1; R += rb) {                                                                            \
-            const int Re = R + rb < r1 ? R + rb : r1;                                                                  \
-            for (int T = 0; T < nt; T += tb) {                                                                         \
-                const int Te = T + tb < nt ? T + tb : nt;                                                              \
-                for (int r = R; r < Re;) {                                                                             \
-                    const int nr = Re - r >= rgroup ? rgroup : 1;                                                      \
-                    const uint8_t *rows[4];                                                                            \
-                    for (int i = 0; i < nr; i++)                                                                       \
-                        rows[i] = w + (size_t)(r + i) * row_bytes;                                                     \
-                    for (int t = T; t < Te; t += MT) {                                                                 \
-                        const act_pair *xs[MT];                                                                        \
-                        float out[4][MT];                                                                              \
-                        const int n = Te - t < MT ? Te - t : MT;                                                       \
-                        for (int j = 0; j < n; j++)                                                                    \
-                            xs[j] = (const act_pair *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride); \
-                        if (nr == 4) {                                                                                 \
-                            if (n == 2)                                                                                \
-                                tile4_##T(rows, xs, 2, k, out);                                                        \
-                            else                                                                                       \
-                                tile4_##T(rows, xs, 1, k, out);                                                        \
-                        } else if (nr == 2) {                                                                          \
-                            switch (n) {                                                                               \
-                            case 8: tile2_##T(rows, xs, 8, k, out); break;                                             \
-                            case 7: tile2_##T(rows, xs, 7, k, out); break;                                             \
-                            case 6: tile2_##T(rows, xs, 6, k, out); break;                                             \
-                            case 5: tile2_##T(rows, xs, 5, k, out); break;                                             \
-                            case 4: tile2_##T(rows, xs, 4, k, out); break;                                             \
-                            case 3: tile2_##T(rows, xs, 3, k, out); break;                                             \
-                            case 2: tile2_##T(rows, xs, 2, k, out); break;                                             \
-                            default: tile2_##T(rows, xs, 1, k, out); break;                                            \
-                            }                                                                                          \
-                        } else {                                                                                       \
-                            switch (n) {                                                                               \
-                            case 8: tile1_##T(rows, xs, 8, k, out); break;                                             \
-                            case 7: tile1_##T(rows, xs, 7, k, out); break;                                             \
-                            case 6: tile1_##T(rows, xs, 6, k, out); break;                                             \
-                            case 5: tile1_##T(rows, xs, 5, k, out); break;                                             \
-                            case 4: tile1_##T(rows, xs, 4, k, out); break;                                             \
-                            case 3: tile1_##T(rows, xs, 3, k, out); break;                                             \
-                            case 2: tile1_##T(rows, xs, 2, k, out); break;                                             \
-                            default: tile1_##T(rows, xs, 1, k, out); break;                                            \
-                            }                                                                                          \
-                        }                                                                                              \
-                        for (int i = 0; i < nr; i++)                                                                   \
-                            for (int j = 0; j < n; j++)                                                                \
-                                y[(size_t)(t + j) * ldy + r + i] = out[i][j];                                          \
-                    }                                                                                                  \
-                    r += nr;                                                                                           \
+        const int nb = k / 32;                                                                                         \
+        for (int R = r0; R < r1; R += 16) {                                                                            \
+            const int nr = r1 - R < 16 ? r1 - R : 16;                                                                  \
+            const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                           \
+            const uint8_t *rows[16];                                                                                   \
+            int32_t idx[16];                                                                                           \
+            for (int r = 0; r < 16; r++) { /* rows past the end repeat the last: read, never stored */                 \
+                const int rr = r < nr ? r : nr - 1;                                                                    \
+                rows[r] = w + (size_t)(R + rr) * row_bytes;                                                            \
+                idx[r] = (int32_t)((size_t)rr * row_bytes);                                                            \
+            }                                                                                                          \
+            const __m512i vidx = _mm512_loadu_si512(idx);                                                              \
+            const size_t next = R + 16 + 16 <= r1 ? 16 * row_bytes : 0;                                                \
+            for (int t = 0; t < nt; t += MT) {                                                                         \
+                const act_blk *xs[MT];                                                                                 \
+                const int n = nt - t < MT ? nt - t : MT;                                                               \
+                for (int j = 0; j < n; j++)                                                                            \
+                    xs[j] = (const act_blk *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);          \
+                float *yt = y + (size_t)t * ldy + R;                                                                   \
+                const size_t pf = t == 0 ? next : 0;                                                                   \
+                switch (n) {                                                                                           \
+                case 8: tile_##T(rows, vidx, xs, 8, nb, yt, ldy, m, pf); break;                                        \
+                case 7: tile_##T(rows, vidx, xs, 7, nb, yt, ldy, m, pf); break;                                        \
+                case 6: tile_##T(rows, vidx, xs, 6, nb, yt, ldy, m, pf); break;                                        \
+                case 5: tile_##T(rows, vidx, xs, 5, nb, yt, ldy, m, pf); break;                                        \
+                case 4: tile_##T(rows, vidx, xs, 4, nb, yt, ldy, m, pf); break;                                        \
+                case 3: tile_##T(rows, vidx, xs, 3, nb, yt, ldy, m, pf); break;                                        \
+                case 2: tile_##T(rows, vidx, xs, 2, nb, yt, ldy, m, pf); break;                                        \
+                default: tile_##T(rows, vidx, xs, 1, nb, yt, ldy, m, pf); break;                                       \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
     }
 
-INT8_GEMM(q4_0)
-INT8_GEMM(q4_1)
-INT8_GEMM(q8_0)
+INT8_TILE(q4_0, sl_block_q4_0)
+INT8_TILE(q4_1, sl_block_q4_1)
+INT8_TILE(q8_0, sl_block_q8_0)
 
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)
