@@ -321,14 +321,28 @@ GEMM(gemm_bf16, tile_bf16, float)
 
 static inline __mmask16 tail16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 
+INLINE __m512 qk16(const float *q, const float *k, int hd)
+{
+    __m512 a = _mm512_setzero_ps();
+    for (int i = 0; i < hd; i += 16)
+        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail16(hd - i), q + i), _mm512_maskz_loadu_ps(tail16(hd - i), k + i), a);
+    return a;
+}
+
+/* Four positions reduce together (hsum16x4 adds as hsum16 does), so a
+ * score has the same bits whether its block is full or not. */
 static void attn_scores(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
 {
-    for (int p = 0; p < n_pos; p++, k += stride) {
-        __m512 a = _mm512_setzero_ps();
-        for (int i = 0; i < hd; i += 16)
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail16(hd - i), q + i), _mm512_maskz_loadu_ps(tail16(hd - i), k + i), a);
-        out[p] = hsum16(a) / scale;
+    int p = 0;
+    for (; p + 4 <= n_pos; p += 4) {
+        float s[4];
+        hsum16x4(qk16(q, k + (size_t)p * stride, hd), qk16(q, k + (size_t)(p + 1) * stride, hd),
+                 qk16(q, k + (size_t)(p + 2) * stride, hd), qk16(q, k + (size_t)(p + 3) * stride, hd), s);
+        for (int i = 0; i < 4; i++)
+            out[p + i] = s[i] / scale;
     }
+    for (; p < n_pos; p++)
+        out[p] = hsum16(qk16(q, k + (size_t)p * stride, hd)) / scale;
 }
 
 static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
