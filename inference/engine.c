@@ -191,7 +191,7 @@ static void mm_task(void *ctx, int task, int thread)
 /* Below this many multiply-adds a job is cheaper on the calling thread
  * than handed to the pool (a tiny model's matrices); the tasks are the same
  * either way, so the results are too. */
-#define POOL_MIN_WORK 65536u
+#define POOL_MIN_WORK 262144u
 
 static void run_tasks(sl_engine *e, sl_task_fn fn, void *ctx, int n_tasks, uint64_t work)
 {

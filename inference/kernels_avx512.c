@@ -5,7 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define MT 8 /* 32 vector registers: 8 tokens x 2 accumulators fit */
+#define MT 8 /* tokens per tile: 32 vector registers hold 8 accumulators (two each for floats) and a block */
 #include "kernels_gemm.h"
 #include "sl_kernels.h"
 #include "sl_types.h"
