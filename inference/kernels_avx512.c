@@ -257,22 +257,28 @@ INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
     return _mm512_fmadd_ps(w->m, _mm512_set1_ps(a->ds), acc);
 }
 
-/* 16 rows (masked below 16) against n <= MT tokens. */
+/* Tokens per int8 tile: 16 accumulators, 8 quant vectors, the scales and
+ * a temporary fit the 32 registers; the transposed block then serves 16
+ * tokens. */
+#define IMT 16
+#define UNROLL_IMT _Pragma("GCC unroll 16")
+
+/* 16 rows (masked below 16) against n <= IMT tokens. */
 #define INT8_TILE(T, BT)                                                                                               \
     INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int nb,      \
                          float *y, int ldy, __mmask16 m, size_t next)                                                  \
     {                                                                                                                  \
-        __m512 acc[MT];                                                                                                \
-        UNROLL_MT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                            \
+        __m512 acc[IMT];                                                                                                \
+        UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                            \
         for (int b = 0; b < nb; b++) {                                                                                 \
             if (next && (b & 1) == 0) /* the next 16 rows, as far along */                                            \
                 _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                  \
                     _mm_prefetch((const char *)rows[r] + next + (size_t)b * sizeof(BT), _MM_HINT_T0);                  \
             wblk w;                                                                                                    \
             prep_##T(rows, vidx, b, &w);                                                                               \
-            UNROLL_MT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                             \
+            UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                             \
         }                                                                                                              \
-        UNROLL_MT for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);                   \
+        UNROLL_IMT for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);                   \
     }                                                                                                                  \
     static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
                          int k, float *y, int ldy)                                                                     \
@@ -290,14 +296,22 @@ INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
             }                                                                                                          \
             const __m512i vidx = _mm512_loadu_si512(idx);                                                              \
             const size_t next = R + 16 + 16 <= r1 ? 16 * row_bytes : 0;                                                \
-            for (int t = 0; t < nt; t += MT) {                                                                         \
-                const act_blk *xs[MT];                                                                                 \
-                const int n = nt - t < MT ? nt - t : MT;                                                               \
+            for (int t = 0; t < nt; t += IMT) {                                                                         \
+                const act_blk *xs[IMT];                                                                                 \
+                const int n = nt - t < IMT ? nt - t : IMT;                                                               \
                 for (int j = 0; j < n; j++)                                                                            \
                     xs[j] = (const act_blk *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);          \
                 float *yt = y + (size_t)t * ldy + R;                                                                   \
                 const size_t pf = t == 0 ? next : 0;                                                                   \
                 switch (n) {                                                                                           \
+                case 16: tile_##T(rows, vidx, xs, 16, nb, yt, ldy, m, pf); break;                                      \
+                case 15: tile_##T(rows, vidx, xs, 15, nb, yt, ldy, m, pf); break;                                      \
+                case 14: tile_##T(rows, vidx, xs, 14, nb, yt, ldy, m, pf); break;                                      \
+                case 13: tile_##T(rows, vidx, xs, 13, nb, yt, ldy, m, pf); break;                                      \
+                case 12: tile_##T(rows, vidx, xs, 12, nb, yt, ldy, m, pf); break;                                      \
+                case 11: tile_##T(rows, vidx, xs, 11, nb, yt, ldy, m, pf); break;                                      \
+                case 10: tile_##T(rows, vidx, xs, 10, nb, yt, ldy, m, pf); break;                                      \
+                case 9: tile_##T(rows, vidx, xs, 9, nb, yt, ldy, m, pf); break;                                        \
                 case 8: tile_##T(rows, vidx, xs, 8, nb, yt, ldy, m, pf); break;                                        \
                 case 7: tile_##T(rows, vidx, xs, 7, nb, yt, ldy, m, pf); break;                                        \
                 case 6: tile_##T(rows, vidx, xs, 6, nb, yt, ldy, m, pf); break;                                        \

@@ -119,7 +119,7 @@ static void check_type(int wt)
     int checked_isa = 0;
     for (int ki = 0; ki < nk; ki++) {
         prob p;
-        make(&p, wt, 37, ks[ki], 9);
+        make(&p, wt, 37, ks[ki], 19); /* 19 tokens: a full 16-token tile and a tail */
         float *ref = run(&sl_kernels_scalar, &p);
         for (int r = 0; r < p.rows; r++)
             for (int t = 0; t < p.nt; t++) {
