@@ -173,6 +173,33 @@ INLINE void transpose16x4(const uint8_t *const *rows, size_t off, __m512i v[4])
     v[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
+/* 16 x 32 bytes (at rows[r] + off) transposed into 8 vectors: v[g] lane
+ * r = bytes 4g..4g+3 of row r's piece.  Two rows per load pair, then an
+ * 8 x 8 dword transpose in each 256-bit half and a 128-bit lane merge. */
+INLINE void transpose16x8(const uint8_t *const *rows, size_t off, __m512i v[8])
+{
+    __m512i z[8], t[8], u[8];
+    _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++) /* rows q and q + 8 */
+        z[q] = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(rows[q] + off))),
+            _mm256_loadu_si256((const __m256i *)(const void *)(rows[q + 8] + off)), 1);
+    _Pragma("GCC unroll 4") for (int q = 0; q < 8; q += 2) {
+        t[q] = _mm512_unpacklo_epi32(z[q], z[q + 1]);
+        t[q + 1] = _mm512_unpackhi_epi32(z[q], z[q + 1]);
+    }
+    _Pragma("GCC unroll 2") for (int h = 0; h < 8; h += 4) { /* rows h..h+3 (and h+8..h+11) */
+        u[h] = _mm512_unpacklo_epi64(t[h], t[h + 2]);     /* dwords 0 | 4 */
+        u[h + 1] = _mm512_unpackhi_epi64(t[h], t[h + 2]); /* 1 | 5 */
+        u[h + 2] = _mm512_unpacklo_epi64(t[h + 1], t[h + 3]); /* 2 | 6 */
+        u[h + 3] = _mm512_unpackhi_epi64(t[h + 1], t[h + 3]); /* 3 | 7 */
+    }
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+        v[g] = _mm512_permutex2var_epi64(u[g], lo, u[4 + g]);
+        v[4 + g] = _mm512_permutex2var_epi64(u[g], hi, u[4 + g]);
+    }
+}
+
 /* A block of 16 rows, ready for every token of the tile: g[i] holds
  * elements 4i..4i+3 of each row (unsigned), d / m the rows' scales. */
 typedef struct wblk {
@@ -220,14 +247,10 @@ INLINE void prep_q4_1(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
 INLINE void prep_q8_0(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
 {
     const size_t off = (size_t)b * sizeof(sl_block_q8_0);
-    __m512i v[4];
     const __m512i flip = _mm512_set1_epi8(-128); /* w + 128: unsigned for dpbusd */
-    transpose16x4(rows, off + 2, v);
-    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
-        w->g[i] = _mm512_xor_si512(v[i], flip);
-    transpose16x4(rows, off + 18, v);
-    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
-        w->g[4 + i] = _mm512_xor_si512(v[i], flip);
+    transpose16x8(rows, off + 2, w->g);
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        w->g[i] = _mm512_xor_si512(w->g[i], flip);
     w->d = halves_lo(gather_dw(vidx, rows[0], off));
 }
 
