@@ -203,24 +203,43 @@ static void run_tasks(sl_engine *e, sl_task_fn fn, void *ctx, int n_tasks, uint6
     sl_pool_run(e->pool, fn, ctx, n_tasks);
 }
 
-typedef struct qa_job {
-    sl_engine *e;
-    const float *x;
-    int k;
-} qa_job;
+/* What a product's input needs first, done per token in one pool job
+ * with the activation quantization: RMSNorm of the residual stream,
+ * SwiGLU of the FFN's gate and up, or nothing. */
+typedef enum { PRE_NONE, PRE_NORM, PRE_SWIGLU } pre_kind;
 
-static void qa_task(void *ctx, int t, int thread)
+typedef struct pre_job {
+    sl_engine *e;
+    pre_kind kind;
+    const float *norm; /* PRE_NORM: the norm's weights */
+    const float *in;   /* PRE_NORM: the residual stream */
+    float *x;          /* the product's input, nt x k floats (written by PRE_*) */
+    int k;
+    int quant;         /* also quantize x for the int8 kernels */
+} pre_job;
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps);
+static void swiglu(float *h, const float *h2, int n);
+
+static void pre_task(void *ctx, int t, int thread)
 {
     (void)thread;
-    const qa_job *q = ctx;
-    q->e->k->act_quant(q->x + (size_t)t * q->k, q->e->xq + (size_t)t * q->e->k->act_bytes(q->k), q->k);
+    const pre_job *j = ctx;
+    sl_engine *e = j->e;
+    float *x = j->x + (size_t)t * j->k;
+    if (j->kind == PRE_NORM)
+        rmsnorm(x, j->in + (size_t)t * j->k, j->norm, j->k, e->m->eps);
+    else if (j->kind == PRE_SWIGLU)
+        swiglu(x, e->hb2 + (size_t)t * j->k, j->k);
+    if (j->quant)
+        e->k->act_quant(x, e->xq + (size_t)t * e->k->act_bytes(j->k), j->k);
 }
 
-/* y_i[t][r] = W_i[r] . x[t] for up to three matrices sharing the input x
- * (nt tokens of w[0]->cols floats). */
-static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *const *y, const float *x, int nt)
+/* y_i[t][r] = W_i[r] . x[t] for up to three matrices sharing the input
+ * pre->x (nt tokens of w[0]->cols floats), prepared by *pre first. */
+static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *const *y, pre_job *pre, int nt)
 {
-    mm_job j = {.k = e->k, .n_mats = n_mats, .xf = x, .xq = e->xq, .nt = nt};
+    mm_job j = {.k = e->k, .n_mats = n_mats, .xf = pre->x, .xq = e->xq, .nt = nt};
     int quant = 0, total = 0;
     const int threads = sl_pool_threads(e->pool);
     for (int i = 0; i < n_mats; i++) {
@@ -234,10 +253,11 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         j.tasks[i] = (w[i]->rows + c - 1) / c;
         total += j.tasks[i];
     }
-    if (quant) {
-        qa_job q = {e, x, w[0]->cols};
-        run_tasks(e, qa_task, &q, nt, (uint64_t)nt * (uint64_t)w[0]->cols); /* one token a task */
-    }
+    pre->e = e;
+    pre->k = w[0]->cols;
+    pre->quant = quant;
+    if (quant || pre->kind != PRE_NONE) /* one token a task */
+        run_tasks(e, pre_task, pre, nt, (uint64_t)nt * (uint64_t)w[0]->cols * 8);
     uint64_t work = 0;
     for (int i = 0; i < n_mats; i++)
         work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
@@ -256,6 +276,36 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
     ss = 1.0f / sqrtf(ss);
     for (int j = 0; j < n; j++)
         o[j] = w[j] * (ss * x[j]);
+}
+
+static void swiglu(float *h, const float *h2, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float val = h[i];
+        val *= (1.0f / (1.0f + expf(-val)));
+        val *= h2[i];
+        h[i] = val;
+    }
+}
+
+/* RoPE on one token's q and k, and its k and v into the KV cache. */
+typedef struct rope_job {
+    sl_engine *e;
+    int layer;
+} rope_job;
+
+static void rope(const sl_engine *e, float *v, int n, int pos);
+
+static void rope_task(void *ctx, int t, int thread)
+{
+    (void)thread;
+    const rope_job *j = ctx;
+    sl_engine *e = j->e;
+    const int dim = e->m->dim, kvd = e->m->kv_dim;
+    rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
+    rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
+    memcpy(sl_kv_k(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->kk + (size_t)t * kvd, sizeof(float) * kvd);
+    memcpy(sl_kv_v(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
 }
 
 static void rope(const sl_engine *e, float *v, int n, int pos)
@@ -318,39 +368,29 @@ static void att_task(void *ctx, int task, int thread)
 static void step(sl_engine *e, int nt, float *logits, int n_out)
 {
     const sl_model *m = e->m;
-    const int dim = m->dim, kvd = m->kv_dim, hid = m->hidden;
+    const int dim = m->dim, kvd = m->kv_dim;
     for (int t = 0; t < nt; t++)
         sl_dequantize_row(m->tok_embd.type, m->tok_embd.data + (size_t)e->tok_id[t] * m->tok_embd.row_bytes,
                           e->x + (size_t)t * dim, (uint64_t)dim, NULL);
     for (int l = 0; l < m->n_layers; l++) {
         const sl_layer *L = &m->layers[l];
-        for (int t = 0; t < nt; t++)
-            rmsnorm(e->xb + (size_t)t * dim, e->x + (size_t)t * dim, L->attn_norm, dim, m->eps);
-        matmul(e, 3, (const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, (float *[]){e->q, e->kk, e->vv}, e->xb, nt);
-        for (int t = 0; t < nt; t++) {
-            rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
-            rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
-            memcpy(sl_kv_k(&e->kv, e->tok_seq[t], l, e->tok_pos[t]), e->kk + (size_t)t * kvd, sizeof(float) * kvd);
-            memcpy(sl_kv_v(&e->kv, e->tok_seq[t], l, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
-        }
+        pre_job pn = {.kind = PRE_NORM, .norm = L->attn_norm, .in = e->x, .x = e->xb};
+        matmul(e, 3, (const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, (float *[]){e->q, e->kk, e->vv}, &pn, nt);
+        rope_job rj = {e, l};
+        run_tasks(e, rope_task, &rj, nt, (uint64_t)nt * (uint64_t)(dim + kvd) * 4);
         att_job aj = {e, l};
         uint64_t att_work = 0;
         for (int t = 0; t < nt; t++)
             att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
         run_tasks(e, att_task, &aj, nt * m->n_heads, att_work);
-        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, e->att_out, nt);
+        pre_job pa = {.kind = PRE_NONE, .x = e->att_out};
+        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
-        for (int t = 0; t < nt; t++)
-            rmsnorm(e->xb + (size_t)t * dim, e->x + (size_t)t * dim, L->ffn_norm, dim, m->eps);
-        matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, e->xb, nt);
-        for (size_t i = 0; i < (size_t)nt * hid; i++) {
-            float val = e->hb[i];
-            val *= (1.0f / (1.0f + expf(-val)));
-            val *= e->hb2[i];
-            e->hb[i] = val;
-        }
-        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, e->hb, nt);
+        pre_job pf = {.kind = PRE_NORM, .norm = L->ffn_norm, .in = e->x, .x = e->xb};
+        matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, &pf, nt);
+        pre_job ps = {.kind = PRE_SWIGLU, .x = e->hb};
+        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, &ps, nt);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
     }
@@ -361,7 +401,8 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
     for (int t = 0; t < nt; t++)
         if (e->tok_out[t] >= 0)
             rmsnorm(e->xb + (size_t)r++ * dim, e->x + (size_t)t * dim, m->out_norm, dim, m->eps);
-    matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, e->xb, n_out);
+    pre_job po = {.kind = PRE_NONE, .x = e->xb};
+    matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, &po, n_out);
 }
 
 sl_status sl_engine_forward(sl_engine *e, const sl_chunk *c, int n, float *logits, sl_err *err)
