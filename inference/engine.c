@@ -158,6 +158,62 @@ int sl_engine_pinned(const sl_engine *e) { return sl_pool_pinned(e->pool); }
 int sl_engine_ctx(const sl_engine *e) { return e->ctx; }
 const sl_model *sl_engine_model(const sl_engine *e) { return e->m; }
 
+/* ---- element-wise steps (run.c's arithmetic) ------------------------ */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++)
+        ss += x[j] * x[j];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int j = 0; j < n; j++)
+        o[j] = w[j] * (ss * x[j]);
+}
+
+static void swiglu(float *h, const float *h2, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float val = h[i];
+        val *= (1.0f / (1.0f + expf(-val)));
+        val *= h2[i];
+        h[i] = val;
+    }
+}
+
+static void rope(const sl_engine *e, float *v, int n, int pos)
+{
+    const sl_model *m = e->m;
+    const int half = m->n_rot / 2;
+    const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < n; h += m->head_dim)
+        for (int j = 0; j < half; j++) {
+            float *p = v + h + 2 * j;
+            const float v0 = p[0], v1 = p[1];
+            p[0] = v0 * c[j] - v1 * s[j];
+            p[1] = v0 * s[j] + v1 * c[j];
+        }
+}
+
+/* RoPE on one token's q and k, and its k and v into the KV cache. */
+typedef struct rope_job {
+    sl_engine *e;
+    int layer;
+} rope_job;
+
+static void rope_task(void *ctx, int t, int thread)
+{
+    (void)thread;
+    const rope_job *j = ctx;
+    sl_engine *e = j->e;
+    const int dim = e->m->dim, kvd = e->m->kv_dim;
+    rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
+    rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
+    memcpy(sl_kv_k(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->kk + (size_t)t * kvd, sizeof(float) * kvd);
+    memcpy(sl_kv_v(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
+}
+
 /* ---- matrix products ------------------------------------------------ */
 
 typedef struct mm_job {
@@ -218,9 +274,6 @@ typedef struct pre_job {
     int quant;         /* also quantize x for the int8 kernels */
 } pre_job;
 
-static void rmsnorm(float *o, const float *x, const float *w, int n, float eps);
-static void swiglu(float *h, const float *h2, int n);
-
 static void pre_task(void *ctx, int t, int thread)
 {
     (void)thread;
@@ -262,64 +315,6 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     for (int i = 0; i < n_mats; i++)
         work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
     run_tasks(e, mm_task, &j, total, work);
-}
-
-/* ---- element-wise steps (run.c's arithmetic) ------------------------ */
-
-static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
-{
-    float ss = 0.0f;
-    for (int j = 0; j < n; j++)
-        ss += x[j] * x[j];
-    ss /= (float)n;
-    ss += eps;
-    ss = 1.0f / sqrtf(ss);
-    for (int j = 0; j < n; j++)
-        o[j] = w[j] * (ss * x[j]);
-}
-
-static void swiglu(float *h, const float *h2, int n)
-{
-    for (int i = 0; i < n; i++) {
-        float val = h[i];
-        val *= (1.0f / (1.0f + expf(-val)));
-        val *= h2[i];
-        h[i] = val;
-    }
-}
-
-/* RoPE on one token's q and k, and its k and v into the KV cache. */
-typedef struct rope_job {
-    sl_engine *e;
-    int layer;
-} rope_job;
-
-static void rope(const sl_engine *e, float *v, int n, int pos);
-
-static void rope_task(void *ctx, int t, int thread)
-{
-    (void)thread;
-    const rope_job *j = ctx;
-    sl_engine *e = j->e;
-    const int dim = e->m->dim, kvd = e->m->kv_dim;
-    rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
-    rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
-    memcpy(sl_kv_k(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->kk + (size_t)t * kvd, sizeof(float) * kvd);
-    memcpy(sl_kv_v(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
-}
-
-static void rope(const sl_engine *e, float *v, int n, int pos)
-{
-    const sl_model *m = e->m;
-    const int half = m->n_rot / 2;
-    const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
-    for (int h = 0; h < n; h += m->head_dim)
-        for (int j = 0; j < half; j++) {
-            float *p = v + h + 2 * j;
-            const float v0 = p[0], v1 = p[1];
-            p[0] = v0 * c[j] - v1 * s[j];
-            p[1] = v0 * s[j] + v1 * c[j];
-        }
 }
 
 typedef struct att_job {
