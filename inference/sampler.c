@@ -30,7 +30,8 @@ sl_status sl_sampler_init(sl_sampler *s, const sl_sampler_cfg *cfg, int n_vocab,
     s->work = malloc(sizeof *s->work * (size_t)n_vocab);
     s->idx = malloc(sizeof *s->idx * (size_t)n_vocab);
     s->prob = malloc(sizeof *s->prob * (size_t)n_vocab);
-    if (!s->work || !s->idx || !s->prob) {
+    s->eprob = malloc(sizeof *s->eprob * (size_t)n_vocab);
+    if (!s->work || !s->idx || !s->prob || !s->eprob) {
         sl_sampler_free(s);
         return sl_err_set(err, SL_ENOMEM, "out of memory for a sampler over %d tokens", n_vocab);
     }
@@ -42,6 +43,7 @@ void sl_sampler_free(sl_sampler *s)
     free(s->work);
     free(s->idx);
     free(s->prob);
+    free(s->eprob);
     memset(s, 0, sizeof *s);
 }
 
@@ -72,6 +74,44 @@ static int by_logit_desc(const void *a, const void *b, void *keys)
     return x < y ? -1 : x > y; /* stable by id: ties do not depend on qsort */
 }
 
+/* a ranks before b: higher logit, or the same logit and a lower id */
+static int ahead(const float *w, int32_t a, int32_t b) { return w[a] > w[b] || (w[a] == w[b] && a < b); }
+
+/* The k best ids into idx[0..k), in rank order: a heap of the k best seen
+ * (worst on top), O(n log k), then a sort of those k. */
+static void top_k_ids(const float *w, int n, int k, int32_t *idx)
+{
+    int h = 0;
+    for (int32_t t = 0; t < n; t++) {
+        int i;
+        if (h < k) {
+            i = h++;
+            while (i > 0 && ahead(w, idx[(i - 1) / 2], t)) { /* sift up: the worst stays on top */
+                idx[i] = idx[(i - 1) / 2];
+                i = (i - 1) / 2;
+            }
+            idx[i] = t;
+            continue;
+        }
+        if (!ahead(w, t, idx[0]))
+            continue;
+        i = 0; /* replace the worst, sift down */
+        for (;;) {
+            int c = 2 * i + 1;
+            if (c >= h)
+                break;
+            if (c + 1 < h && ahead(w, idx[c], idx[c + 1]))
+                c++;
+            if (!ahead(w, t, idx[c]))
+                break;
+            idx[i] = idx[c];
+            i = c;
+        }
+        idx[i] = t;
+    }
+    qsort_r(idx, (size_t)k, sizeof *idx, by_logit_desc, (void *)w);
+}
+
 int32_t sl_sample(sl_sampler *s, const float *logits, const int32_t *history, int n_history)
 {
     const int n = s->n_vocab;
@@ -93,20 +133,52 @@ int32_t sl_sample(sl_sampler *s, const float *logits, const int32_t *history, in
     }
     if (s->cfg.temp == 0.0f)
         return sl_argmax(w, n);
+    /* Candidates: the top k in rank order; without top-k, every id, in
+     * rank order only when top-p or min-p need the ranking (a full sort
+     * of a 32000-token vocabulary costs more than a small model's step). */
     int m = n;
-    for (int i = 0; i < n; i++)
-        s->idx[i] = i;
-    qsort_r(s->idx, (size_t)n, sizeof *s->idx, by_logit_desc, w);
-    if (s->cfg.top_k > 0 && s->cfg.top_k < m)
-        m = s->cfg.top_k;
-    /* softmax over the kept candidates at the temperature, in double */
-    const double mx = w[s->idx[0]];
-    double sum = 0.0;
     double *pr = s->prob;
+    double sum = 0.0, mx;
+    if (s->cfg.top_k > 0 && s->cfg.top_k < n) {
+        m = s->cfg.top_k;
+        top_k_ids(w, n, m, s->idx);
+    } else if (s->cfg.top_p < 1.0f || s->cfg.min_p > 0.0f) {
+        /* Ranked candidates, but only those within 1e-12 of the most likely
+         * token's probability: the rest cannot reach a top-p cut below
+         * 1 - n * 1e-12 or a min-p above 1e-12 (else every id is ranked). */
+        mx = w[sl_argmax(w, n)];
+        double *e = s->eprob, kept = 0.0;
+        m = 0;
+        for (int i = 0; i < n; i++) {
+            sum += e[i] = exp(((double)w[i] - mx) / s->cfg.temp);
+            if (e[i] >= 1e-12) {
+                s->idx[m++] = i;
+                kept += e[i];
+            }
+        }
+        if ((s->cfg.top_p < 1.0f && kept / sum < s->cfg.top_p) || (s->cfg.min_p > 0.0f && s->cfg.min_p < 1e-12f)) {
+            m = n;
+            for (int i = 0; i < n; i++)
+                s->idx[i] = i;
+        }
+        qsort_r(s->idx, (size_t)m, sizeof *s->idx, by_logit_desc, w);
+        for (int i = 0; i < m; i++)
+            pr[i] = e[s->idx[i]] / sum;
+        goto filter;
+    } else {
+        for (int i = 0; i < n; i++)
+            s->idx[i] = i;
+    }
+    /* softmax over the kept candidates at the temperature, in double */
+    mx = w[s->idx[0]];
+    for (int i = 1; i < m; i++)
+        if (w[s->idx[i]] > mx)
+            mx = w[s->idx[i]];
     for (int i = 0; i < m; i++)
         sum += pr[i] = exp(((double)w[s->idx[i]] - mx) / s->cfg.temp);
     for (int i = 0; i < m; i++)
         pr[i] /= sum;
+filter:
     if (s->cfg.top_p < 1.0f) {
         double c = 0.0;
         for (int i = 0; i < m; i++)

@@ -27,7 +27,8 @@ typedef struct sl_sampler {
     int n_vocab;
     float *work;   /* n_vocab: penalised logits */
     int32_t *idx;  /* n_vocab: candidate ids */
-    double *prob;  /* n_vocab: candidate probabilities */
+    double *prob;  /* n_vocab: candidate probabilities, in rank order */
+    double *eprob; /* n_vocab: unnormalized probabilities by id (top-p / min-p) */
 } sl_sampler;
 
 /* Defaults: greedy, no filters, seed 0. */

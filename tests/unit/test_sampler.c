@@ -101,3 +101,45 @@ Test(sampler, settings_out_of_range_are_refused)
     c = sl_sampler_defaults();
     cr_assert_eq(sl_sampler_init(&s, &c, 0, &err), SL_ERANGE);
 }
+
+Test(sampler, top_k_keeps_the_best_k_with_ties_to_lower_ids)
+{
+    static float big[1000];
+    for (int i = 0; i < 1000; i++)
+        big[i] = (float)((i * 7919) % 1000) / 100.0f; /* a permutation of 0..9.99 */
+    big[500] = big[501] = big[502] = big[503] = 20.0f; /* four tied best; top-3 keeps 500..502 */
+    sl_sampler_cfg c = sl_sampler_defaults();
+    c.temp = 1e5f; /* nearly uniform over what survives */
+    c.top_k = 3;
+    c.seed = 3;
+    sl_sampler s;
+    cr_assert_eq(sl_sampler_init(&s, &c, 1000, NULL), SL_OK);
+    int seen[1000] = {0};
+    for (int i = 0; i < 3000; i++)
+        seen[sl_sample(&s, big, NULL, 0)]++;
+    for (int i = 0; i < 1000; i++)
+        cr_assert(i >= 500 && i <= 502 ? seen[i] > 800 : seen[i] == 0, "token %d drawn %d times", i, seen[i]);
+    sl_sampler_free(&s);
+}
+
+Test(sampler, top_p_on_a_large_peaked_vocabulary)
+{
+    static float w[1000];
+    for (int i = 0; i < 1000; i++)
+        w[i] = -40.0f + (float)(i % 13); /* a long tail, most of it below 1e-12 of the peak */
+    w[10] = w[20] = 10.0f;               /* two near-halves of the mass */
+    w[30] = 9.0f;
+    sl_sampler_cfg c = sl_sampler_defaults();
+    c.temp = 1.0f;
+    c.top_p = 0.8f;
+    c.seed = 11;
+    sl_sampler s;
+    cr_assert_eq(sl_sampler_init(&s, &c, 1000, NULL), SL_OK);
+    int seen[1000] = {0};
+    for (int i = 0; i < 2000; i++)
+        seen[sl_sample(&s, w, NULL, 0)]++;
+    /* cumulative: 0.42 (id 10), 0.84 (id 20) >= 0.8: only those two */
+    for (int i = 0; i < 1000; i++)
+        cr_assert(i == 10 || i == 20 ? seen[i] > 800 : seen[i] == 0, "token %d drawn %d times", i, seen[i]);
+    sl_sampler_free(&s);
+}
