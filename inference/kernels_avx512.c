@@ -255,13 +255,20 @@ INLINE void prep_q8_0(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
 }
 
 /* One token, one block: the int32 sums of 16 rows, from the correction c. */
+/* Four independent dpbusd chains (integer sums are exact in any order),
+ * so one token's block is not eight dpbusd latencies long. */
 INLINE __m512i isum16(const wblk *w, const act_blk *a, int32_t c)
 {
-    __m512i s = _mm512_set1_epi32(c);
     const int32_t *q = (const int32_t *)(const void *)a->qs;
-    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
-        s = _mm512_dpbusd_epi32(s, w->g[i], _mm512_set1_epi32(q[i]));
-    return s;
+    __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(c), w->g[0], _mm512_set1_epi32(q[0]));
+    __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[1], _mm512_set1_epi32(q[1]));
+    __m512i s2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[2], _mm512_set1_epi32(q[2]));
+    __m512i s3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[3], _mm512_set1_epi32(q[3]));
+    s0 = _mm512_dpbusd_epi32(s0, w->g[4], _mm512_set1_epi32(q[4]));
+    s1 = _mm512_dpbusd_epi32(s1, w->g[5], _mm512_set1_epi32(q[5]));
+    s2 = _mm512_dpbusd_epi32(s2, w->g[6], _mm512_set1_epi32(q[6]));
+    s3 = _mm512_dpbusd_epi32(s3, w->g[7], _mm512_set1_epi32(q[7]));
+    return _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
 }
 
 INLINE __m512 step_q4_0(const wblk *w, const act_blk *a, __m512 acc)
