@@ -38,23 +38,23 @@ INLINE float one_bf16(const uint8_t *w, int i) { uint16_t h; memcpy(&h, w + 2 * 
     INLINE void NAME(const uint8_t *w, const float *const *x, const int nt, int k, float *out)                        \
     {                                                                                                                  \
         __m256 a0[MT], a1[MT];                                                                                         \
-        UNROLL_MT for (int j = 0; j < nt; j++)                                                                                   \
+        UNROLL_MT for (int j = 0; j < nt; j++)                                                                         \
             a0[j] = a1[j] = _mm256_setzero_ps();                                                                       \
         int i = 0;                                                                                                     \
         for (; i + 16 <= k; i += 16) {                                                                                 \
             __m256 w0 = LOAD(w, i), w1 = LOAD(w, i + 8);                                                               \
-            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                             \
+            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                   \
                 a0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), a0[j]);                                         \
                 a1[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[j] + i + 8), a1[j]);                                     \
             }                                                                                                          \
         }                                                                                                              \
         if (i + 8 <= k) {                                                                                              \
             __m256 w0 = LOAD(w, i);                                                                                    \
-            UNROLL_MT for (int j = 0; j < nt; j++)                                                                               \
+            UNROLL_MT for (int j = 0; j < nt; j++)                                                                     \
                 a0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), a0[j]);                                         \
             i += 8;                                                                                                    \
         }                                                                                                              \
-        UNROLL_MT for (int j = 0; j < nt; j++) {                                                                                 \
+        UNROLL_MT for (int j = 0; j < nt; j++) {                                                                       \
             float s = hsum8(_mm256_add_ps(a0[j], a1[j]));                                                              \
             for (int ii = i; ii < k; ii++)                                                                             \
                 s += ONE(w, ii) * x[j][ii];                                                                            \

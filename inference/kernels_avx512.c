@@ -59,12 +59,12 @@ INLINE __m512 load_bf16(const uint8_t *w, int i, __mmask16 m)
     INLINE void NAME(const uint8_t *w, const float *const *x, const int nt, int k, float *out)                        \
     {                                                                                                                  \
         __m512 a0[MT], a1[MT];                                                                                         \
-        UNROLL_MT for (int j = 0; j < nt; j++)                                                                                   \
+        UNROLL_MT for (int j = 0; j < nt; j++)                                                                         \
             a0[j] = a1[j] = _mm512_setzero_ps();                                                                       \
         int i = 0;                                                                                                     \
         for (; i + 32 <= k; i += 32) {                                                                                 \
             __m512 w0 = LOAD(w, i, 0xffff), w1 = LOAD(w, i + 16, 0xffff);                                              \
-            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                             \
+            UNROLL_MT for (int j = 0; j < nt; j++) {                                                                   \
                 a0[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[j] + i), a0[j]);                                         \
                 a1[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[j] + i + 16), a1[j]);                                    \
             }                                                                                                          \
@@ -72,10 +72,10 @@ INLINE __m512 load_bf16(const uint8_t *w, int i, __mmask16 m)
         for (; i < k; i += 16) {                                                                                       \
             const __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);                   \
             __m512 w0 = LOAD(w, i, m);                                                                                 \
-            UNROLL_MT for (int j = 0; j < nt; j++)                                                                               \
+            UNROLL_MT for (int j = 0; j < nt; j++)                                                                     \
                 a0[j] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x[j] + i), a0[j]);                                \
         }                                                                                                              \
-        UNROLL_MT for (int j = 0; j < nt; j++)                                                                                   \
+        UNROLL_MT for (int j = 0; j < nt; j++)                                                                         \
             out[j] = hsum16(_mm512_add_ps(a0[j], a1[j]));                                                              \
     }
 
@@ -298,58 +298,64 @@ INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
     INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int nb,      \
                          float *y, int ldy, __mmask16 m, size_t next)                                                  \
     {                                                                                                                  \
-        __m512 acc[IMT];                                                                                                \
-        UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                            \
+        __m512 acc[IMT];                                                                                               \
+        UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                           \
         for (int b = 0; b < nb; b++) {                                                                                 \
             if (next && (b & 1) == 0) /* the next 16 rows, as far along */                                            \
                 _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                  \
                     _mm_prefetch((const char *)rows[r] + next + (size_t)b * sizeof(BT), _MM_HINT_T0);                  \
             wblk w;                                                                                                    \
             prep_##T(rows, vidx, b, &w);                                                                               \
-            UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                             \
+            UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                            \
         }                                                                                                              \
-        UNROLL_IMT for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);                   \
+        UNROLL_IMT for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);                  \
     }                                                                                                                  \
     static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
                          int k, float *y, int ldy)                                                                     \
     {                                                                                                                  \
         const int nb = k / 32;                                                                                         \
-        for (int R = r0; R < r1; R += 16) {                                                                            \
-            const int nr = r1 - R < 16 ? r1 - R : 16;                                                                  \
-            const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                           \
-            const uint8_t *rows[16];                                                                                   \
-            int32_t idx[16];                                                                                           \
-            for (int r = 0; r < 16; r++) { /* rows past the end repeat the last: read, never stored */                 \
-                const int rr = r < nr ? r : nr - 1;                                                                    \
-                rows[r] = w + (size_t)(R + rr) * row_bytes;                                                            \
-                idx[r] = (int32_t)((size_t)rr * row_bytes);                                                            \
-            }                                                                                                          \
-            const __m512i vidx = _mm512_loadu_si512(idx);                                                              \
-            const size_t next = R + 16 + 16 <= r1 ? 16 * row_bytes : 0;                                                \
-            for (int t = 0; t < nt; t += IMT) {                                                                         \
-                const act_blk *xs[IMT];                                                                                 \
-                const int n = nt - t < IMT ? nt - t : IMT;                                                               \
-                for (int j = 0; j < n; j++)                                                                            \
-                    xs[j] = (const act_blk *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);          \
-                float *yt = y + (size_t)t * ldy + R;                                                                   \
-                const size_t pf = t == 0 ? next : 0;                                                                   \
-                switch (n) {                                                                                           \
-                case 16: tile_##T(rows, vidx, xs, 16, nb, yt, ldy, m, pf); break;                                      \
-                case 15: tile_##T(rows, vidx, xs, 15, nb, yt, ldy, m, pf); break;                                      \
-                case 14: tile_##T(rows, vidx, xs, 14, nb, yt, ldy, m, pf); break;                                      \
-                case 13: tile_##T(rows, vidx, xs, 13, nb, yt, ldy, m, pf); break;                                      \
-                case 12: tile_##T(rows, vidx, xs, 12, nb, yt, ldy, m, pf); break;                                      \
-                case 11: tile_##T(rows, vidx, xs, 11, nb, yt, ldy, m, pf); break;                                      \
-                case 10: tile_##T(rows, vidx, xs, 10, nb, yt, ldy, m, pf); break;                                      \
-                case 9: tile_##T(rows, vidx, xs, 9, nb, yt, ldy, m, pf); break;                                        \
-                case 8: tile_##T(rows, vidx, xs, 8, nb, yt, ldy, m, pf); break;                                        \
-                case 7: tile_##T(rows, vidx, xs, 7, nb, yt, ldy, m, pf); break;                                        \
-                case 6: tile_##T(rows, vidx, xs, 6, nb, yt, ldy, m, pf); break;                                        \
-                case 5: tile_##T(rows, vidx, xs, 5, nb, yt, ldy, m, pf); break;                                        \
-                case 4: tile_##T(rows, vidx, xs, 4, nb, yt, ldy, m, pf); break;                                        \
-                case 3: tile_##T(rows, vidx, xs, 3, nb, yt, ldy, m, pf); break;                                        \
-                case 2: tile_##T(rows, vidx, xs, 2, nb, yt, ldy, m, pf); break;                                        \
-                default: tile_##T(rows, vidx, xs, 1, nb, yt, ldy, m, pf); break;                                       \
+        /* tokens in blocks of about 1 MiB of activations, which stay in L2                                           \
+         * while every 16-row group passes them */                                                                    \
+        const int tb = gemm_block(1u << 20, x_stride, IMT) / IMT * IMT;                                                \
+        for (int T0 = 0; T0 < nt; T0 += tb) {                                                                          \
+            const int T1 = T0 + tb < nt ? T0 + tb : nt;                                                                \
+            for (int R = r0; R < r1; R += 16) {                                                                        \
+                const int nr = r1 - R < 16 ? r1 - R : 16;                                                              \
+                const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                       \
+                const uint8_t *rows[16];                                                                               \
+                int32_t idx[16];                                                                                       \
+                for (int r = 0; r < 16; r++) { /* rows past the end repeat the last: read, never stored */             \
+                    const int rr = r < nr ? r : nr - 1;                                                                \
+                    rows[r] = w + (size_t)(R + rr) * row_bytes;                                                        \
+                    idx[r] = (int32_t)((size_t)rr * row_bytes);                                                        \
+                }                                                                                                      \
+                const __m512i vidx = _mm512_loadu_si512(idx);                                                          \
+                const size_t next = R + 16 + 16 <= r1 ? 16 * row_bytes : 0;                                            \
+                for (int t = T0; t < T1; t += IMT) {                                                                   \
+                    const act_blk *xs[IMT];                                                                            \
+                    const int n = T1 - t < IMT ? T1 - t : IMT;                                                         \
+                    for (int j = 0; j < n; j++)                                                                        \
+                        xs[j] = (const act_blk *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);      \
+                    float *yt = y + (size_t)t * ldy + R;                                                               \
+                    const size_t pf = t == T0 ? next : 0;                                                              \
+                    switch (n) {                                                                                       \
+                    case 16: tile_##T(rows, vidx, xs, 16, nb, yt, ldy, m, pf); break;                                  \
+                    case 15: tile_##T(rows, vidx, xs, 15, nb, yt, ldy, m, pf); break;                                  \
+                    case 14: tile_##T(rows, vidx, xs, 14, nb, yt, ldy, m, pf); break;                                  \
+                    case 13: tile_##T(rows, vidx, xs, 13, nb, yt, ldy, m, pf); break;                                  \
+                    case 12: tile_##T(rows, vidx, xs, 12, nb, yt, ldy, m, pf); break;                                  \
+                    case 11: tile_##T(rows, vidx, xs, 11, nb, yt, ldy, m, pf); break;                                  \
+                    case 10: tile_##T(rows, vidx, xs, 10, nb, yt, ldy, m, pf); break;                                  \
+                    case 9: tile_##T(rows, vidx, xs, 9, nb, yt, ldy, m, pf); break;                                    \
+                    case 8: tile_##T(rows, vidx, xs, 8, nb, yt, ldy, m, pf); break;                                    \
+                    case 7: tile_##T(rows, vidx, xs, 7, nb, yt, ldy, m, pf); break;                                    \
+                    case 6: tile_##T(rows, vidx, xs, 6, nb, yt, ldy, m, pf); break;                                    \
+                    case 5: tile_##T(rows, vidx, xs, 5, nb, yt, ldy, m, pf); break;                                    \
+                    case 4: tile_##T(rows, vidx, xs, 4, nb, yt, ldy, m, pf); break;                                    \
+                    case 3: tile_##T(rows, vidx, xs, 3, nb, yt, ldy, m, pf); break;                                    \
+                    case 2: tile_##T(rows, vidx, xs, 2, nb, yt, ldy, m, pf); break;                                    \
+                    default: tile_##T(rows, vidx, xs, 1, nb, yt, ldy, m, pf); break;                                   \
+                    }                                                                                                  \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \

@@ -46,10 +46,10 @@ static inline int gemm_block(size_t budget, size_t unit_bytes, int lo)
                         for (int j = 0; j < n; j++)                                                                    \
                             xs[j] = (const XT *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);       \
                         switch (n) {                                                                                   \
-                        case 8: TILE(row, xs, 8 <= MT ? 8 : MT, k, out); break;                                                     \
-                        case 7: TILE(row, xs, 7 <= MT ? 7 : MT, k, out); break;                                                     \
-                        case 6: TILE(row, xs, 6 <= MT ? 6 : MT, k, out); break;                                                     \
-                        case 5: TILE(row, xs, 5 <= MT ? 5 : MT, k, out); break;                                                     \
+                        case 8: TILE(row, xs, 8 <= MT ? 8 : MT, k, out); break;                                        \
+                        case 7: TILE(row, xs, 7 <= MT ? 7 : MT, k, out); break;                                        \
+                        case 6: TILE(row, xs, 6 <= MT ? 6 : MT, k, out); break;                                        \
+                        case 5: TILE(row, xs, 5 <= MT ? 5 : MT, k, out); break;                                        \
                         case 4: TILE(row, xs, 4, k, out); break;                                                       \
                         case 3: TILE(row, xs, 3, k, out); break;                                                       \
                         case 2: TILE(row, xs, 2, k, out); break;                                                       \
