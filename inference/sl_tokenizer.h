@@ -21,6 +21,9 @@
 /* GGUF token types (tokenizer.ggml.token_type). */
 enum { SL_TOK_NORMAL = 1, SL_TOK_UNKNOWN = 2, SL_TOK_CONTROL = 3, SL_TOK_USER = 4, SL_TOK_UNUSED = 5, SL_TOK_BYTE = 6 };
 
+/* True for a byte-fallback piece "<0xHH>". */
+bool sl_is_byte_piece(const char *s, uint64_t len);
+
 typedef enum sl_tok_kind { SL_TOK_SPM, SL_TOK_GPT2 } sl_tok_kind;
 
 typedef struct sl_tokenizer sl_tokenizer;

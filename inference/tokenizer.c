@@ -5,6 +5,7 @@
  * piece's score; BPE: minus the merge rank), leftmost first on ties.  That
  * is run.c's "best pair, first on ties, repeat" in O(n log n). */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -640,15 +641,10 @@ static int utf8_get(const unsigned char *p, size_t left, uint32_t *cp)
     return 0;
 }
 
-static int hexval(char c)
+bool sl_is_byte_piece(const char *s, uint64_t len)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return len == 6 && memcmp(s, "<0x", 3) == 0 && isxdigit((unsigned char)s[3]) && isxdigit((unsigned char)s[4]) &&
+           s[5] == '>';
 }
 
 size_t sl_tok_piece(const sl_tokenizer *t, int32_t prev, int32_t tok, char *buf, size_t cap)
@@ -674,8 +670,8 @@ size_t sl_tok_piece(const sl_tokenizer *t, int32_t prev, int32_t tok, char *buf,
         }
         return at;
     }
-    if (s.len == 6 && memcmp(p, "<0x", 3) == 0 && p[5] == '>' && hexval((char)p[3]) >= 0 && hexval((char)p[4]) >= 0) {
-        unsigned char b = (unsigned char)(hexval((char)p[3]) << 4 | hexval((char)p[4]));
+    if (sl_is_byte_piece(s.ptr, s.len)) {
+        const unsigned char b = (unsigned char)strtoul((const char[3]){s.ptr[3], s.ptr[4], 0}, NULL, 16);
         if (b == ' ' && prev >= 0 && prev == t->bos) /* the dummy prefix, spelled as a byte */
             return 0;
         return emit(buf, cap, 0, &b, 1);

@@ -1,6 +1,5 @@
 /* model_write.c - from an sl_model_src to a GGUF image: Llama keys, the
  * vocabulary, the type policy and row-by-row conversion of each tensor. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,12 +15,6 @@ void sl_vocab_free(sl_vocab *v)
     free(v->merges);
     free(v->arena);
     memset(v, 0, sizeof *v);
-}
-
-bool sl_is_byte_piece(const char *s, uint64_t len)
-{
-    return len == 6 && memcmp(s, "<0x", 3) == 0 && isxdigit((unsigned char)s[3]) && isxdigit((unsigned char)s[4]) &&
-           s[5] == '>';
 }
 
 void sl_model_src_free(sl_model_src *m)

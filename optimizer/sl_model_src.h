@@ -91,8 +91,6 @@ sl_status sl_vocab_from_llama2c(const char *path, uint32_t vocab_size, sl_vocab 
  * byte-level BPE -> `gpt2`). */
 sl_status sl_vocab_from_hf(const char *path, uint32_t vocab_size, sl_vocab *v, sl_err *err);
 void sl_vocab_free(sl_vocab *v);
-/* True for a byte-fallback piece "<0xHH>". */
-bool sl_is_byte_piece(const char *s, uint64_t len);
 
 /* The per-tensor type policy: 1-D tensors (norms) stay f32; a matrix whose
  * rows are not whole blocks of the requested type falls back to f16.  why
