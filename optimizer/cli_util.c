@@ -49,6 +49,16 @@ int sl_cli_isa(const char *s, int *out)
     return 0;
 }
 
+int sl_cli_engine(const char *path, const sl_model *m, const sl_engine_cfg *cfg, sl_engine **e)
+{
+    sl_err err = {0};
+    if (sl_engine_create(m, cfg, e, &err)) {
+        fprintf(stderr, "sluice: %s: %s\n", path, err.msg);
+        return SL_EXIT_ERROR;
+    }
+    return SL_EXIT_OK;
+}
+
 int sl_cli_open(const char *path, const sl_engine_cfg *cfg, sl_model **m, sl_engine **e)
 {
     sl_err err = {0};
@@ -57,8 +67,7 @@ int sl_cli_open(const char *path, const sl_engine_cfg *cfg, sl_model **m, sl_eng
         fprintf(stderr, "sluice: %s\n", err.msg);
         return SL_EXIT_ERROR;
     }
-    if (sl_engine_create(*m, cfg, e, &err)) {
-        fprintf(stderr, "sluice: %s: %s\n", path, err.msg);
+    if (sl_cli_engine(path, *m, cfg, e)) {
         sl_model_close(*m);
         *m = NULL;
         return SL_EXIT_ERROR;

@@ -157,18 +157,16 @@ int sl_cmd_eval(int argc, char **argv)
     int32_t *store = NULL;
     int n_seqs = 0, rc;
     /* The model first: its context is the default window. */
-    sl_model *probe;
-    if (sl_model_open(argv[optind], 0, &probe, &err)) {
+    if (sl_model_open(argv[optind], 0, &m, &err)) {
         fprintf(stderr, "sluice: %s\n", err.msg);
         return SL_EXIT_ERROR;
     }
     if (!ctx)
-        ctx = split ? probe->ctx : (probe->ctx < 512 ? probe->ctx : 512);
-    sl_model_close(probe);
+        ctx = split ? m->ctx : (m->ctx < 512 ? m->ctx : 512);
     ec.ctx = (int)ctx;
     ec.kv_blocks = 16 * sl_kv_blocks_for((int)ctx);
-    if ((rc = sl_cli_open(argv[optind], &ec, &m, &e)))
-        return rc;
+    if ((rc = sl_cli_engine(argv[optind], m, &ec, &e)))
+        goto out;
     if (ref_path && (rc = sl_cli_open(ref_path, &ec, &rm, &re)))
         goto out;
     rc = SL_EXIT_ERROR;

@@ -27,6 +27,8 @@ int sl_cli_isa(const char *s, int *out);
 /* Opens an image and an engine on it (errors printed); SL_EXIT_OK or
  * SL_EXIT_ERROR. */
 int sl_cli_open(const char *path, const sl_engine_cfg *cfg, sl_model **m, sl_engine **e);
+/* An engine on an image already open (path names it in errors). */
+int sl_cli_engine(const char *path, const sl_model *m, const sl_engine_cfg *cfg, sl_engine **e);
 
 /* Microseconds on the monotonic clock; peak resident set in bytes. */
 double sl_cli_now_us(void);
