@@ -28,7 +28,7 @@ struct sl_engine {
     uint8_t *xq; /* quantized activations, in the kernels' layout */
     float *att; /* per thread: ctx scores */
     int32_t *tok_seq, *tok_pos, *tok_id;
-    int *tok_out; /* logits row of each token, or -1 */
+    int *tok_out; /* 1 where the token's logits are asked for */
 };
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -95,7 +95,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
         bt * (size_t)m->kv_dim * 4, bt * (size_t)m->kv_dim * 4,                     /* k, v */
         bt * (size_t)m->dim * 4,                                                    /* att_out */
         bt * (size_t)m->hidden * 4, bt * (size_t)m->hidden * 4,                     /* hb, hb2 */
-        bt * k->act_bytes(kmax + 32),                                               /* xq */
+        bt * k->act_bytes(kmax),                                                    /* xq */
         (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
         bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
     };
@@ -127,13 +127,14 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
     e->tok_pos = ptr[13];
     e->tok_id = ptr[14];
     e->tok_out = ptr[15];
-    for (int pos = 0; pos < e->ctx; pos++)
-        for (int j = 0; j < half; j++) {
-            float freq = 1.0f / powf(m->theta, (float)(2 * j) / (float)m->n_rot);
-            float val = (float)pos * freq;
+    for (int j = 0; j < half; j++) {
+        const float freq = 1.0f / powf(m->theta, (float)(2 * j) / (float)m->n_rot);
+        for (int pos = 0; pos < e->ctx; pos++) {
+            const float val = (float)pos * freq;
             e->rope_cos[(size_t)pos * half + j] = cosf(val);
             e->rope_sin[(size_t)pos * half + j] = sinf(val);
         }
+    }
     *out = e;
     return SL_OK;
 fail:
@@ -394,7 +395,7 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
     /* Final norm and classifier only for the rows asked for, packed. */
     int r = 0;
     for (int t = 0; t < nt; t++)
-        if (e->tok_out[t] >= 0)
+        if (e->tok_out[t])
             rmsnorm(e->xb + (size_t)r++ * dim, e->x + (size_t)t * dim, m->out_norm, dim, m->eps);
     pre_job po = {.kind = PRE_NONE, .x = e->xb};
     matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, &po, n_out);
@@ -432,7 +433,7 @@ sl_status sl_engine_forward(sl_engine *e, const sl_chunk *c, int n, float *logit
             e->tok_seq[nt] = c[i].seq;
             e->tok_pos[nt] = c[i].pos + t;
             e->tok_id[nt] = c[i].tokens[t];
-            e->tok_out[nt] = want ? row + step_rows : -1;
+            e->tok_out[nt] = want;
             step_rows += want;
             if (++nt == e->bt) {
                 step(e, nt, logits + (size_t)row * m->vocab, step_rows);
