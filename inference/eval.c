@@ -7,7 +7,7 @@
 #include "sl_sampler.h"
 
 /* log-sum-exp of the logits, in double */
-static double lse(const float *x, int n, double *mx_out)
+static double lse(const float *x, int n)
 {
     double mx = x[0];
     for (int i = 1; i < n; i++)
@@ -16,20 +16,12 @@ static double lse(const float *x, int n, double *mx_out)
     double s = 0.0;
     for (int i = 0; i < n; i++)
         s += exp((double)x[i] - mx);
-    *mx_out = mx;
     return mx + log(s);
 }
 
-double sl_nll(const float *logits, int n, int target)
+/* KL(softmax(p) || softmax(q)) given both log-sum-exps */
+static double kl_lse(const float *p, double lp, const float *q, double lq, int n)
 {
-    double mx;
-    return lse(logits, n, &mx) - (double)logits[target];
-}
-
-double sl_kl(const float *p, const float *q, int n)
-{
-    double mp, mq;
-    const double lp = lse(p, n, &mp), lq = lse(q, n, &mq);
     double kl = 0.0;
     for (int i = 0; i < n; i++) {
         const double a = (double)p[i] - lp, b = (double)q[i] - lq;
@@ -123,11 +115,13 @@ sl_status sl_eval_run(sl_engine *e, sl_engine *ref, const sl_eval_seq *seqs, int
             const sl_eval_seq *s = &seqs[i + j];
             for (int p = s->first; p < s->n - 1; p++) {
                 const float *a = lg + (r0 + (size_t)p) * vocab;
-                nll += sl_nll(a, vocab, s->tokens[p + 1]);
+                const double la = lse(a, vocab); /* once per row: NLL and KL share it */
+                nll += la - (double)a[s->tokens[p + 1]];
                 if (ref) {
                     const float *b = rl + (r0 + (size_t)p) * vocab;
-                    rnll += sl_nll(b, vocab, s->tokens[p + 1]);
-                    kls[k] = sl_kl(b, a, vocab);
+                    const double lb = lse(b, vocab);
+                    rnll += lb - (double)b[s->tokens[p + 1]];
+                    kls[k] = kl_lse(b, lb, a, la, vocab);
                     agree += sl_argmax(a, vocab) == sl_argmax(b, vocab);
                     for (int v = 0; v < vocab; v++)
                         if (fabs((double)a[v] - b[v]) > dmax)

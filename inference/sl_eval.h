@@ -29,11 +29,6 @@ typedef struct sl_eval_result {
     double max_dlogit;      /* max |logit - reference logit| over every position and token */
 } sl_eval_result;
 
-/* -log softmax(logits)[target] in double. */
-double sl_nll(const float *logits, int n, int target);
-/* KL(softmax(p) || softmax(q)) in double. */
-double sl_kl(const float *p, const float *q, int n);
-
 /* Scores the sequences with e (and ref, if non-NULL, on the same tokens).
  * Sequences run several at a time, each from position 0 in its own KV
  * slot; both engines need max_seqs >= 1 and room for the longest one. */
