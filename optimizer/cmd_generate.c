@@ -34,10 +34,9 @@ static json_object *ids_json(const int32_t *ids, size_t n)
  * too unless quiet. */
 static int put_piece(const sl_tokenizer *tok, int32_t prev, int32_t id, char **buf, size_t *len, size_t *cap, int quiet)
 {
-    char tmp[256];
-    size_t n = sl_tok_piece(tok, prev, id, tmp, sizeof tmp);
-    if (n > sizeof tmp)
-        n = sizeof tmp; /* no real piece is this long; the vocabulary caps are far lower */
+    /* decode straight into the text; a piece longer than the room left
+     * (sl_tok_piece says how long) grows it and decodes again */
+    size_t n = sl_tok_piece(tok, prev, id, *buf ? *buf + *len : NULL, *buf ? *cap - *len : 0);
     if (*len + n + 1 > *cap) {
         size_t nc = (*cap + n + 1) * 2;
         char *nb = realloc(*buf, nc);
@@ -45,14 +44,14 @@ static int put_piece(const sl_tokenizer *tok, int32_t prev, int32_t id, char **b
             return -1;
         *buf = nb;
         *cap = nc;
+        n = sl_tok_piece(tok, prev, id, *buf + *len, *cap - *len);
     }
-    memcpy(*buf + *len, tmp, n);
-    *len += n;
-    (*buf)[*len] = '\0';
     if (!quiet) {
-        fwrite(tmp, 1, n, stdout);
+        fwrite(*buf + *len, 1, n, stdout);
         fflush(stdout);
     }
+    *len += n;
+    (*buf)[*len] = '\0';
     return 0;
 }
 
