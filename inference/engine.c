@@ -81,7 +81,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
     st = st ? st : sl_pool_create(n_threads, cpus, cfg.pin > 1, &e->pool, err);
     free(plan);
     st = st ? st
-            : sl_kv_init(&e->kv, m->n_layers, m->kv_dim, cfg.ctx, cfg.kv_blocks, cfg.max_seqs, node, err);
+            : sl_kv_init(&e->kv, m->n_layers, m->n_kv_heads, m->head_dim, cfg.ctx, cfg.kv_blocks, cfg.max_seqs, node, err);
     if (st)
         goto fail;
 
@@ -211,8 +211,11 @@ static void rope_task(void *ctx, int t, int thread)
     const int dim = e->m->dim, kvd = e->m->kv_dim;
     rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
     rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
-    memcpy(sl_kv_k(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->kk + (size_t)t * kvd, sizeof(float) * kvd);
-    memcpy(sl_kv_v(&e->kv, e->tok_seq[t], j->layer, e->tok_pos[t]), e->vv + (size_t)t * kvd, sizeof(float) * kvd);
+    const int hd = e->m->head_dim, seq = e->tok_seq[t], pos = e->tok_pos[t];
+    for (int h = 0; h < e->m->n_kv_heads; h++) {
+        memcpy(sl_kv_k(&e->kv, seq, j->layer, h, pos), e->kk + (size_t)t * kvd + (size_t)h * hd, sizeof(float) * hd);
+        memcpy(sl_kv_v(&e->kv, seq, j->layer, h, pos), e->vv + (size_t)t * kvd + (size_t)h * hd, sizeof(float) * hd);
+    }
 }
 
 /* ---- matrix products ------------------------------------------------ */
@@ -337,10 +340,21 @@ static void att_task(void *ctx, int task, int thread)
     const float *q = e->q + (size_t)t * m->dim + (size_t)h * hd;
     float *att = e->att + (size_t)thread * e->ctx;
     const float scale = sqrtf((float)hd);
-    const size_t stride = (size_t)m->kv_dim;
-    for (int p = 0; p <= pos; p += SL_KV_BLOCK) /* a KV block's positions are consecutive rows */
-        e->k->attn_scores(q, sl_kv_k(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, stride,
+    const size_t stride = (size_t)hd; /* a KV block's positions of one head are consecutive */
+    const size_t blk_bytes = sizeof(float) * SL_KV_BLOCK * (size_t)hd;
+    for (int p = 0; p <= pos; p += SL_KV_BLOCK) {
+        /* The cache is read once per step, mostly from memory: ask for the
+         * next key block and this value block while the scores are made. */
+        const char *vk = (const char *)sl_kv_v(&e->kv, seq, j->layer, kvh, p);
+        const char *nk = p + SL_KV_BLOCK <= pos ? (const char *)sl_kv_k(&e->kv, seq, j->layer, kvh, p + SL_KV_BLOCK) : NULL;
+        for (size_t off = 0; off < blk_bytes; off += 64) {
+            __builtin_prefetch(vk + off);
+            if (nk)
+                __builtin_prefetch(nk + off);
+        }
+        e->k->attn_scores(q, sl_kv_k(&e->kv, seq, j->layer, kvh, p), stride,
                           pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd, scale, att + p);
+    }
     float max = att[0];
     for (int p = 1; p <= pos; p++)
         if (att[p] > max)
@@ -355,7 +369,7 @@ static void att_task(void *ctx, int task, int thread)
     float *o = e->att_out + (size_t)t * m->dim + (size_t)h * hd;
     memset(o, 0, sizeof(float) * (size_t)hd);
     for (int p = 0; p <= pos; p += SL_KV_BLOCK)
-        e->k->attn_accum(o, att + p, sl_kv_v(&e->kv, seq, j->layer, p) + (size_t)kvh * hd, stride,
+        e->k->attn_accum(o, att + p, sl_kv_v(&e->kv, seq, j->layer, kvh, p), stride,
                          pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd);
 }
 

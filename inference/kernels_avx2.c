@@ -166,10 +166,25 @@ static void attn_scores(const float *q, const float *k, size_t stride, int n_pos
     }
 }
 
+/* Four 8-wide slices of o in registers across all positions: four
+ * independent FMA chains, each slice's sums in the same order as alone. */
 static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
 {
     int i = 0;
-    for (; i + 8 <= hd; i += 8) { /* one 8-wide slice of o in a register across all positions */
+    for (; i + 32 <= hd; i += 32) {
+        __m256 acc[4];
+        for (int s = 0; s < 4; s++)
+            acc[s] = _mm256_loadu_ps(o + i + 8 * s);
+        for (int p = 0; p < n_pos; p++) {
+            const __m256 a = _mm256_set1_ps(att[p]);
+            const float *vp = v + (size_t)p * stride + i;
+            for (int s = 0; s < 4; s++)
+                acc[s] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * s), acc[s]);
+        }
+        for (int s = 0; s < 4; s++)
+            _mm256_storeu_ps(o + i + 8 * s, acc[s]);
+    }
+    for (; i + 8 <= hd; i += 8) {
         __m256 acc = _mm256_loadu_ps(o + i);
         for (int p = 0; p < n_pos; p++)
             acc = _mm256_fmadd_ps(_mm256_set1_ps(att[p]), _mm256_loadu_ps(v + (size_t)p * stride + i), acc);

@@ -3,6 +3,8 @@
  * sl_kernels_for() has checked the CPU; on AVX-512 CPUs without VNNI the
  * quantized entries fall back to the AVX2 ones (kernels_dispatch.c). */
 #include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MT 8 /* tokens per tile: 32 vector registers hold 8 accumulators (two each for floats) and a block */
@@ -381,7 +383,7 @@ INLINE __m512 qk16(const float *q, const float *k, int hd)
 
 /* Four positions reduce together (hsum16x4 adds as hsum16 does), so a
  * score has the same bits whether its block is full or not. */
-static void attn_scores(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
+INLINE void scores_impl(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
 {
     int p = 0;
     for (; p + 4 <= n_pos; p += 4) {
@@ -395,16 +397,335 @@ static void attn_scores(const float *q, const float *k, size_t stride, int n_pos
         out[p] = hsum16(qk16(q, k + (size_t)p * stride, hd)) / scale;
 }
 
-static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
+/* Up to four 16-wide slices of o stay in registers across all positions:
+ * four independent FMA chains instead of one (a slice's sums keep their
+ * order, so the bits are those of one slice at a time). */
+INLINE void accum_impl(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
 {
-    for (int i = 0; i < hd; i += 16) { /* one 16-wide slice of o in a register across all positions */
-        const __mmask16 m = tail16(hd - i);
-        __m512 acc = _mm512_maskz_loadu_ps(m, o + i);
-        for (int p = 0; p < n_pos; p++)
-            acc = _mm512_fmadd_ps(_mm512_set1_ps(att[p]), _mm512_maskz_loadu_ps(m, v + (size_t)p * stride + i), acc);
-        _mm512_mask_storeu_ps(o + i, m, acc);
+    for (int i = 0; i < hd; i += 64) {
+        __m512 acc[4];
+        __mmask16 m[4];
+        _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++) {
+            m[s] = i + 16 * s < hd ? tail16(hd - i - 16 * s) : 0;
+            acc[s] = _mm512_maskz_loadu_ps(m[s], o + i + 16 * s);
+        }
+        for (int p = 0; p < n_pos; p++) {
+            const __m512 a = _mm512_set1_ps(att[p]);
+            const float *vp = v + (size_t)p * stride + i;
+            _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++)
+                acc[s] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[s], vp + 16 * s), acc[s]);
+        }
+        _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++)
+            _mm512_mask_storeu_ps(o + i + 16 * s, m[s], acc[s]);
     }
 }
+
+/* The common head sizes get their own copies, with the masks and loop
+ * bounds folded to constants; the arithmetic is the generic one's. */
+static void attn_scores(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
+{
+    if (hd == 64)
+        scores_impl(q, k, stride, n_pos, 64, scale, out);
+    else if (hd == 128)
+        scores_impl(q, k, stride, n_pos, 128, scale, out);
+    else
+        scores_impl(q, k, stride, n_pos, hd, scale, out);
+}
+
+static void attn_accum(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd)
+{
+    if (hd == 64)
+        accum_impl(o, att, v, stride, n_pos, 64);
+    else if (hd == 128)
+        accum_impl(o, att, v, stride, n_pos, 128);
+    else
+        accum_impl(o, att, v, stride, n_pos, hd);
+}
+
+/* ---- AMX int8 ---------------------------------------------------------
+ *
+ * The same products through AMX's tile unit, for calls of several tokens.
+ * Per block, C[token][row] = A . B in one tile instruction: A holds the
+ * tokens' 32 activation quants (read in place, one token per tile row), B
+ * the 16 weight rows transposed as above (tile row i = the g[i] vector).
+ * The int32 sums are exact, so isum = c + C equals isum16's, and every
+ * (row, token) value then takes the very float operations of the VNNI
+ * tile: AMX and VNNI results have the same bits, and the choice between
+ * them (by token count) cannot break batch invariance.
+ *
+ * A 16-row group's blocks are transposed once into a chunk buffer and
+ * serve every token tile; accumulators cross chunk boundaries through y
+ * (a float stored and reloaded keeps its bits). */
+
+
+
+
+
+
+
+
+#define AMX_CH 32       /* blocks per chunk: 20 KiB of transposed weights, in L1 */
+#define AMX_MIN_TOKENS 4 /* below this the VNNI tile is cheaper */
+#define AMX_PF_ROWS 32   /* Q8_0 prefetches the rows two groups ahead into L2: measured best from DRAM */
+
+typedef struct amx_chunk {
+    __m512i g[AMX_CH][8]; /* B tiles: 8 rows of 64 bytes */
+    float d[AMX_CH][16], m[AMX_CH][16];
+} amx_chunk;
+
+typedef struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_cfg;
+
+/* The tile shapes for n tokens, loaded only when n changes (the
+ * configuration is per thread and survives context switches). */
+static _Thread_local int amx_rows;
+
+static void amx_configure(int n)
+{
+    if (amx_rows == n)
+        return;
+    amx_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 2; i++) {
+        c.colsb[i] = 64, c.rows[i] = (uint8_t)n;     /* C: n tokens x 16 int32 */
+        c.colsb[2 + i] = 32, c.rows[2 + i] = (uint8_t)n; /* A: n tokens x 32 quants */
+        c.colsb[4 + i] = 64, c.rows[4 + i] = 8;          /* B: 8 groups x 16 rows x 4 */
+    }
+    /* GCC does not model ldtilecfg's 64-byte read and drops the stores
+     * to rows[] as dead; the empty asm makes them visible. */
+    __asm__ volatile("" : : "m"(c) : "memory");
+    _tile_loadconfig(&c);
+    amx_rows = n;
+}
+
+#define DP_SU(c, a, b) _tile_dpbsud(c, a, b) /* signed activations x unsigned nibbles */
+
+/* Block b0 + c's product into C tile CT (tile numbers are immediates). */
+#define AMX_ISSUE(DP, CT, AT, BT, c)                                                                                   \
+    do {                                                                                                               \
+        _tile_loadd(BT, ch.g[c], 64);                                                                                  \
+        _tile_loadd(AT, xt + (size_t)(b0 + (c)) * sizeof(act_blk), (long)x_stride);                                    \
+        _tile_zero(CT);                                                                                                \
+        DP(CT, AT, BT);                                                                                                \
+    } while (0)
+
+/* Block b0 + c's int32 sums (in CB) into the 16 tokens' accumulators,
+ * with the VNNI tile's float operations. */
+#define AMX_SCALE(C, HAS_M, c, CB)                                                                                     \
+    do {                                                                                                               \
+        const int b_ = b0 + (c);                                                                                       \
+        const __m512 d = _mm512_load_ps(ch.d[c]);                                                                      \
+        _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++) {                                                        \
+            const act_blk *a = &xs[j][b_];                                                                             \
+            __m512i is = _mm512_add_epi32(_mm512_load_si512(CB[j]), _mm512_set1_epi32(C)); /* 0 folds away */          \
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(d, _mm512_set1_ps(a->dx)), acc[j]);         \
+            if (HAS_M)                                                                                                 \
+                acc[j] = _mm512_fmadd_ps(_mm512_load_ps(ch.m[c]), _mm512_set1_ps(a->ds), acc[j]);                      \
+        }                                                                                                              \
+    } while (0)
+
+/* T: type; PREP: block preparation; DP: tile product; C: the correction
+ * (an act_blk field, or 0); HAS_M: Q4_1's offset term. */
+#define AMX_GEMM(T, BT, PREP, DP, C, HAS_M)                                                                            \
+    static void gemm_amx_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride,      \
+                             int nt, int k, float *y, int ldy)                                                         \
+    {                                                                                                                  \
+        if (nt < AMX_MIN_TOKENS) {                                                                                     \
+            gemm_##T(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);                                                \
+            return;                                                                                                    \
+        }                                                                                                              \
+        const int nb = k / 32;                                                                                         \
+        amx_chunk ch;                                                                                                  \
+        _Alignas(64) int32_t cb[2][16][16] = {{{0}}};                                                                  \
+        const int tb = gemm_block(1u << 20, x_stride, IMT) / IMT * IMT;                                                \
+        for (int T0 = 0; T0 < nt; T0 += tb) {                                                                          \
+            const int T1 = T0 + tb < nt ? T0 + tb : nt;                                                                \
+            for (int R = r0; R < r1; R += 16) {                                                                        \
+                const int nr = r1 - R < 16 ? r1 - R : 16;                                                              \
+                const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                       \
+                const uint8_t *rows[16];                                                                               \
+                int32_t idx[16];                                                                                       \
+                for (int r = 0; r < 16; r++) {                                                                         \
+                    const int rr = r < nr ? r : nr - 1;                                                                \
+                    rows[r] = w + (size_t)(R + rr) * row_bytes;                                                        \
+                    idx[r] = (int32_t)((size_t)rr * row_bytes);                                                        \
+                }                                                                                                      \
+                const __m512i vidx = _mm512_loadu_si512(idx);                                                          \
+                const size_t next = T0 == 0 && R + 32 <= r1 ? 16 * row_bytes : 0;                                     \
+                for (int b0 = 0; b0 < nb; b0 += AMX_CH) {                                                              \
+                    const int nc = nb - b0 < AMX_CH ? nb - b0 : AMX_CH;                                                \
+                    for (int c = 0; c < nc; c++) {                                                                     \
+                        if (next && (c & 1) == 0) /* the next 16 rows' same blocks, from DRAM */                  \
+                            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                      \
+                                _mm_prefetch((const char *)rows[r] + next + (size_t)(b0 + c) * sizeof(BT), _MM_HINT_T0); \
+                        wblk wv;                                                                                       \
+                        PREP(rows, vidx, b0 + c, &wv);                                                                 \
+                        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)                                            \
+                            _mm512_store_si512(&ch.g[c][i], wv.g[i]);                                                   \
+                        _mm512_store_ps(ch.d[c], wv.d);                                                                \
+                        if (HAS_M)                                                                                     \
+                            _mm512_store_ps(ch.m[c], wv.m);                                                            \
+                    }                                                                                                  \
+                    for (int t = T0; t < T1; t += 16) {                                                                \
+                        const int n = T1 - t < 16 ? T1 - t : 16;                                                       \
+                        amx_configure(n);                                                                              \
+                        const uint8_t *xt = (const uint8_t *)x + (size_t)t * x_stride;                                 \
+                        const act_blk *xs[16]; /* tokens past n repeat the last: computed, never stored */            \
+                        for (int j = 0; j < 16; j++)                                                                   \
+                            xs[j] = (const act_blk *)(const void *)(xt + (size_t)(j < n ? j : n - 1) * x_stride);      \
+                        float *yt = y + (size_t)t * ldy + R;                                                           \
+                        __m512 acc[16];                                                                                \
+                        _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++)                                          \
+                            acc[j] = b0 == 0 || j >= n ? _mm512_setzero_ps()                                           \
+                                                       : _mm512_maskz_loadu_ps(m, yt + (size_t)j * ldy);               \
+                        /* two blocks in flight: block c + 1's product runs while block c's sums   \
+                         * are scaled (C tiles 0 and 1, A tiles 2 and 3, B tiles 4 and 5) */          \
+                        AMX_ISSUE(DP, 0, 2, 4, 0);                                                             \
+                        for (int c = 0; c < nc; c += 2) {                                                      \
+                            if (c + 1 < nc)                                                                    \
+                                AMX_ISSUE(DP, 1, 3, 5, c + 1);                                                 \
+                            _tile_stored(0, cb[0], 64);                                                        \
+                            AMX_SCALE(C, HAS_M, c, cb[0]);                                                     \
+                            if (c + 1 < nc) {                                                                  \
+                                if (c + 2 < nc)                                                                \
+                                    AMX_ISSUE(DP, 0, 2, 4, c + 2);                                             \
+                                _tile_stored(1, cb[1], 64);                                                    \
+                                AMX_SCALE(C, HAS_M, c + 1, cb[1]);                                             \
+                            }                                                                                  \
+                        }                                                                                      \
+                        _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++) if (j < n)                               \
+                            _mm512_mask_storeu_ps(yt + (size_t)j * ldy, m, acc[j]);                                    \
+                    }                                                                                                  \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+/* Q8_0 turns the product around: weights need no transposing, since a
+ * tile row can be any row of memory, so A is 16 weight rows' quants read
+ * in place (stride: the row size) and B the tokens' quants, transposed
+ * once per call into a per-thread buffer.  C is then [row][token], and
+ * row r's accumulator holds the 16 tokens in its lanes:
+ *   acc_r = fma((float)C[r], d_w[r] * d_x, acc_r)
+ * the same float operations, operand for operand, as the VNNI tile's
+ * (a product of two floats is the same either way round). */
+static pthread_key_t amx_key;
+static pthread_once_t amx_key_once = PTHREAD_ONCE_INIT;
+static void amx_key_make(void) { (void)pthread_key_create(&amx_key, free); }
+
+/* This thread's scratch of at least `bytes` (64-byte aligned), kept for
+ * the next call and freed when the thread ends; NULL when out of memory. */
+static uint8_t *amx_scratch(size_t bytes)
+{
+    pthread_once(&amx_key_once, amx_key_make);
+    size_t *s = pthread_getspecific(amx_key);
+    if (!s || s[0] < bytes) {
+        size_t *n = aligned_alloc(64, 64 + (bytes + 63) / 64 * 64);
+        if (!n || pthread_setspecific(amx_key, n) != 0) {
+            free(n);
+            return NULL;
+        }
+        free(s);
+        n[0] = bytes;
+        s = n;
+    }
+    return (uint8_t *)s + 64;
+}
+
+/* Block b's product of A tile AT (weights) and B tile BT (tokens) into C
+ * tile CT. */
+#define AMXB_ISSUE(CT, AT, BT, b)                                                                                      \
+    do {                                                                                                               \
+        _tile_loadd(AT, wq + (size_t)(b) * sizeof(sl_block_q8_0), (long)row_bytes);                                    \
+        _tile_loadd(BT, pk + (size_t)(b) * 512, 64);                                                                   \
+        _tile_zero(CT);                                                                                                \
+        _tile_dpbssd(CT, AT, BT);                                                                                      \
+    } while (0)
+
+#define AMXB_SCALE(b, CB)                                                                                              \
+    do {                                                                                                               \
+        _Alignas(64) float dw[16];                                                                                     \
+        _mm512_store_ps(dw, halves_lo(gather_dw(vidx, rows0, (size_t)(b) * sizeof(sl_block_q8_0))));                   \
+        const __m512 dx = _mm512_load_ps((const float *)(const void *)(pdx + (size_t)(b) * 64));                       \
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                          \
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(CB[r])),                                     \
+                                     _mm512_mul_ps(_mm512_set1_ps(dw[r]), dx), acc[r]);                                \
+    } while (0)
+
+static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,
+                          int k, float *y, int ldy)
+{
+    const int nb = k / 32;
+    uint8_t *pk = nt >= AMX_MIN_TOKENS ? amx_scratch((size_t)nb * (512 + 64)) : NULL;
+    if (!pk) { /* few tokens, or no memory for the buffer: the VNNI tile, same bits */
+        gemm_q8_0(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);
+        return;
+    }
+    const uint8_t *pdx = pk + (size_t)nb * 512;
+    _Alignas(64) int32_t cb[2][16][16] = {{{0}}};
+    for (int t0 = 0; t0 < nt; t0 += 16) {
+        const int n = nt - t0 < 16 ? nt - t0 : 16;
+        /* B tiles: tile row g = the 16 tokens' quants 4g..4g+3 (tokens past
+         * n repeat the last: computed, never stored) */
+        const uint8_t *xp[16];
+        int32_t xi[16];
+        for (int j = 0; j < 16; j++) {
+            const int jj = j < n ? j : n - 1;
+            xp[j] = (const uint8_t *)x + (size_t)(t0 + jj) * x_stride;
+            xi[j] = (int32_t)((size_t)jj * x_stride);
+        }
+        const __m512i xidx = _mm512_loadu_si512(xi);
+        for (int b = 0; b < nb; b++) {
+            __m512i v[8];
+            transpose16x8(xp, (size_t)b * sizeof(act_blk), v);
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+                _mm512_store_si512(pk + (size_t)b * 512 + 64 * i, v[i]);
+            _mm512_store_ps((float *)(void *)(pk + (size_t)nb * 512 + (size_t)b * 64),
+                            _mm512_i32gather_ps(xidx, xp[0] + (size_t)b * sizeof(act_blk) + offsetof(act_blk, dx), 1));
+        }
+        for (int R = r0; R < r1; R += 16) {
+            const int nr = r1 - R < 16 ? r1 - R : 16;
+            amx_configure(nr); /* tail groups load only their rows */
+            const uint8_t *rows0 = w + (size_t)R * row_bytes, *wq = rows0 + 2;
+            int32_t idx[16];
+            for (int r = 0; r < 16; r++)
+                idx[r] = (int32_t)((size_t)(r < nr ? r : nr - 1) * row_bytes);
+            const __m512i vidx = _mm512_loadu_si512(idx);
+            const int pf = t0 == 0 && R + AMX_PF_ROWS + 16 <= r1;
+            __m512 acc[16];
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
+            AMXB_ISSUE(0, 2, 4, 0);
+            for (int b = 0; b < nb; b += 2) {
+                if (pf)
+                    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+                        _mm_prefetch((const char *)rows0 + (size_t)(AMX_PF_ROWS + r) * row_bytes + (size_t)b * sizeof(sl_block_q8_0),
+                                     _MM_HINT_T1);
+                if (b + 1 < nb)
+                    AMXB_ISSUE(1, 3, 5, b + 1);
+                _tile_stored(0, cb[0], 64);
+                AMXB_SCALE(b, cb[0]);
+                if (b + 1 < nb) {
+                    if (b + 2 < nb)
+                        AMXB_ISSUE(0, 2, 4, b + 2);
+                    _tile_stored(1, cb[1], 64);
+                    AMXB_SCALE(b + 1, cb[1]);
+                }
+            }
+            _Alignas(64) float out[16][16]; /* [row][token] -> y[token][row] */
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);
+            for (int j = 0; j < n; j++)
+                for (int r = 0; r < nr; r++)
+                    y[(size_t)(t0 + j) * ldy + R + r] = out[r][j];
+        }
+    }
+}
+
+AMX_GEMM(q4_0, sl_block_q4_0, prep_q4_0, DP_SU, a->c8, 0)
+AMX_GEMM(q4_1, sl_block_q4_1, prep_q4_1, DP_SU, 0, 1)
 
 const sl_kernels sl_kernels_avx512 = {
     .isa = SL_ISA_AVX512,
@@ -412,6 +733,20 @@ const sl_kernels sl_kernels_avx512 = {
     .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1},
     .gemm_name = {"avx512 f32", "avx512 f16", "avx512 bf16", "avx512-vnni q8_0 x q8", "avx512-vnni q4_0 x q8",
                   "avx512-vnni q4_1 x q8"},
+    .act_bytes = act_bytes,
+    .act_quant = act_quant,
+    .attn_scores = attn_scores,
+    .attn_accum = attn_accum,
+};
+
+/* AVX-512 with AMX-INT8 for the int8 products of several tokens (the
+ * dispatcher checks the CPU and asks Linux for the tile state first). */
+const sl_kernels sl_kernels_amx = {
+    .isa = SL_ISA_AMX,
+    .name = "amx",
+    .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_amx_q8_0, gemm_amx_q4_0, gemm_amx_q4_1},
+    .gemm_name = {"avx512 f32", "avx512 f16", "avx512 bf16", "amx q8_0 x q8 (vnni below 4 tokens)",
+                  "amx q4_0 x q8 (vnni below 4 tokens)", "amx q4_1 x q8 (vnni below 4 tokens)"},
     .act_bytes = act_bytes,
     .act_quant = act_quant,
     .attn_scores = attn_scores,

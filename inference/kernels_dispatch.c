@@ -5,11 +5,13 @@
 
 #include <cpuid.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sl_kernels.h"
 #include "sl_types.h"
 
-static const char *const isa_names[SL_ISA_COUNT] = {"scalar", "avx2", "avx512"};
+static const char *const isa_names[SL_ISA_COUNT] = {"scalar", "avx2", "avx512", "amx"};
 
 const char *sl_isa_name(sl_isa isa) { return (unsigned)isa < SL_ISA_COUNT ? isa_names[isa] : "?"; }
 
@@ -25,8 +27,13 @@ int sl_isa_parse(const char *s)
  * registers; read once. */
 static struct {
     pthread_once_t once;
-    int avx2, avx512, vnni, bf16, dq;
-} cpu = {PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0};
+    int avx2, avx512, vnni, bf16, dq, amx;
+} cpu = {PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0, 0};
+
+/* Linux hands out AMX's 8 KiB tile state only on request (since 5.16);
+ * the grant covers the whole process and its children. */
+#define SL_ARCH_REQ_XCOMP_PERM 0x1023
+#define SL_XFEATURE_XTILEDATA 18
 
 static void probe_cpu(void)
 {
@@ -45,6 +52,10 @@ static void probe_cpu(void)
     cpu.avx512 = cpu.avx2 && zmm_ok && ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
     cpu.dq = cpu.avx512 && ((b >> 17) & 1);
     cpu.vnni = cpu.avx512 && ((c >> 11) & 1);
+    /* AMX-TILE and AMX-INT8, XCR0's tile config and data bits, and the
+     * kernel's consent */
+    cpu.amx = cpu.vnni && ((d >> 24) & 1) && ((d >> 25) & 1) && (lo & 0x60000) == 0x60000 &&
+              syscall(SYS_arch_prctl, SL_ARCH_REQ_XCOMP_PERM, SL_XFEATURE_XTILEDATA) == 0;
     if (cpu.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
         cpu.bf16 = (a >> 5) & 1;
 }
@@ -59,12 +70,13 @@ static int has_avx2(void) { return has(&cpu.avx2); }
 /* F + BW + VL (+ DQ, which the kernels' build flags allow the compiler to use) */
 static int has_avx512(void) { return has(&cpu.avx512) && cpu.dq; }
 static int has_vnni(void) { return has_avx512() && cpu.vnni; }
+static int has_amx(void) { return has_vnni() && cpu.amx; }
 
 const char *sl_cpu_features(void)
 {
     static char buf[128];
-    snprintf(buf, sizeof buf, "%s%s%s%s", has_avx2() ? "avx2 fma f16c" : "sse2", has_avx512() ? " avx512f/bw/vl/dq" : "",
-             has_vnni() ? " avx512vnni" : "", has(&cpu.bf16) ? " avx512bf16" : "");
+    snprintf(buf, sizeof buf, "%s%s%s%s%s", has_avx2() ? "avx2 fma f16c" : "sse2", has_avx512() ? " avx512f/bw/vl/dq" : "",
+             has_vnni() ? " avx512vnni" : "", has(&cpu.bf16) ? " avx512bf16" : "", has_amx() ? " amx-int8" : "");
     return buf;
 }
 
@@ -98,6 +110,8 @@ const sl_kernels *sl_kernels_for(sl_isa isa)
             return &sl_kernels_avx512;
         pthread_once(&novnni_once, make_novnni);
         return &avx512_novnni;
+    case SL_ISA_AMX:
+        return has_amx() ? &sl_kernels_amx : NULL;
     default:
         return NULL;
     }
@@ -105,14 +119,14 @@ const sl_kernels *sl_kernels_for(sl_isa isa)
 
 sl_isa sl_isa_select(void)
 {
-    int best = SL_ISA_AVX512;
+    int best = SL_ISA_COUNT - 1;
     while (best > SL_ISA_SCALAR && !sl_kernels_for((sl_isa)best))
         best--;
     const char *env = getenv("SLUICE_ISA");
     if (env && *env) {
         int want = sl_isa_parse(env);
         if (want < 0)
-            fprintf(stderr, "sluice: SLUICE_ISA=%s is not one of scalar, avx2, avx512; using %s\n", env,
+            fprintf(stderr, "sluice: SLUICE_ISA=%s is not one of scalar, avx2, avx512, amx; using %s\n", env,
                     isa_names[best]);
         else if (want > best)
             fprintf(stderr, "sluice: SLUICE_ISA=%s is beyond this CPU; using %s\n", env, isa_names[best]);

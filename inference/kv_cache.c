@@ -4,19 +4,20 @@
 
 #include "sl_kv.h"
 
-sl_status sl_kv_init(sl_kv *kv, int n_layers, int kv_dim, int max_ctx, int n_blocks, int max_seqs, int node,
-                     sl_err *err)
+sl_status sl_kv_init(sl_kv *kv, int n_layers, int n_heads, int head_dim, int max_ctx, int n_blocks, int max_seqs,
+                     int node, sl_err *err)
 {
     memset(kv, 0, sizeof *kv);
-    if (n_layers <= 0 || kv_dim <= 0 || max_ctx <= 0 || n_blocks <= 0 || max_seqs <= 0)
+    if (n_layers <= 0 || n_heads <= 0 || head_dim <= 0 || max_ctx <= 0 || n_blocks <= 0 || max_seqs <= 0)
         return sl_err_set(err, SL_EINVAL, "KV cache: every size must be positive");
     kv->n_layers = n_layers;
-    kv->kv_dim = kv_dim;
+    kv->n_heads = n_heads;
+    kv->head_dim = head_dim;
     kv->max_ctx = max_ctx;
     kv->n_blocks = n_blocks;
     kv->max_seqs = max_seqs;
     kv->max_blocks_per_seq = sl_kv_blocks_for(max_ctx);
-    kv->block_floats = (size_t)n_layers * 2 * SL_KV_BLOCK * (size_t)kv_dim;
+    kv->block_floats = (size_t)n_layers * 2 * SL_KV_BLOCK * (size_t)n_heads * (size_t)head_dim;
     size_t bytes = kv->block_floats * sizeof(float);
     if (bytes / sizeof(float) != kv->block_floats || (size_t)n_blocks > SIZE_MAX / bytes)
         return sl_err_set(err, SL_ERANGE, "KV cache of %d blocks overflows", n_blocks);

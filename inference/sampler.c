@@ -49,10 +49,13 @@ void sl_sampler_free(sl_sampler *s)
 
 int32_t sl_argmax(const float *logits, int n)
 {
+    /* The best value stays in a register: comparing against logits[best]
+     * reloaded it every element (4% of a 16-sequence decode step). */
     int32_t best = 0;
+    float bv = logits[0];
     for (int i = 1; i < n; i++)
-        if (logits[i] > logits[best])
-            best = i;
+        if (logits[i] > bv)
+            bv = logits[i], best = i;
     return best;
 }
 

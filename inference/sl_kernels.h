@@ -17,7 +17,9 @@
 
 #include "sl_error.h"
 
-typedef enum sl_isa { SL_ISA_SCALAR = 0, SL_ISA_AVX2 = 1, SL_ISA_AVX512 = 2, SL_ISA_COUNT } sl_isa;
+/* Levels in order; AMX is AVX-512 (VNNI) plus AMX-INT8 tiles for the int8
+ * products of several tokens, with the same bits as AVX-512. */
+typedef enum sl_isa { SL_ISA_SCALAR = 0, SL_ISA_AVX2 = 1, SL_ISA_AVX512 = 2, SL_ISA_AMX = 3, SL_ISA_COUNT } sl_isa;
 
 /* Weight types the engine multiplies with (index into sl_kernels.gemm). */
 typedef enum sl_wtype { SL_W_F32, SL_W_F16, SL_W_BF16, SL_W_Q8_0, SL_W_Q4_0, SL_W_Q4_1, SL_W_COUNT } sl_wtype;
@@ -39,7 +41,7 @@ typedef void (*sl_gemm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1, c
 
 typedef struct sl_kernels {
     sl_isa isa;
-    const char *name;             /* "scalar", "avx2", "avx512" */
+    const char *name;             /* "scalar", "avx2", "avx512", "amx" */
     sl_gemm_fn gemm[SL_W_COUNT];
     const char *gemm_name[SL_W_COUNT]; /* e.g. "avx512-vnni q8_0 x q8" */
     /* Quantized activations in the layout this level's int8 kernels read:
@@ -56,12 +58,12 @@ typedef struct sl_kernels {
 
 /* Kernels of an ISA level, or NULL where this CPU lacks the instructions. */
 const sl_kernels *sl_kernels_for(sl_isa isa);
-/* The best level this CPU has, lowered by SLUICE_ISA=scalar|avx2|avx512 if
+/* The best level this CPU has, lowered by SLUICE_ISA=scalar|avx2|avx512|amx if
  * set (a level above the CPU's is refused with a message on stderr and the
  * best available one is used). */
 sl_isa sl_isa_select(void);
 const char *sl_isa_name(sl_isa isa);
-/* Parses "scalar", "avx2", "avx512"; -1 if none. */
+/* Parses "scalar", "avx2", "avx512", "amx"; -1 if none. */
 int sl_isa_parse(const char *s);
 /* Space-separated list of the CPU features the kernels care about. */
 const char *sl_cpu_features(void);
@@ -85,5 +87,6 @@ void sl_act_quant_blocks(const float *x, void *out, int k);
 extern const sl_kernels sl_kernels_scalar;
 extern const sl_kernels sl_kernels_avx2;
 extern const sl_kernels sl_kernels_avx512;
+extern const sl_kernels sl_kernels_amx;
 
 #endif

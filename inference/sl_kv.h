@@ -1,8 +1,10 @@
 /* sl_kv.h - paged KV cache: a bounded pool of fixed-size blocks, and per
  * sequence a block table mapping positions to blocks.
  *
- * A block holds SL_KV_BLOCK positions of every layer's keys and values
- * (float32, layout [layer][k|v][position][kv_dim]).  Blocks are taken when a
+ * A block holds SL_KV_BLOCK positions of every layer's keys and values,
+ * float32, laid out [layer][k|v][kv head][position][head_dim]: one head's
+ * 16 positions are 16 * head_dim consecutive floats (4 KiB at head_dim 64),
+ * which attention streams through in order.  Blocks are taken when a
  * sequence grows into them and all returned when it is freed. */
 #ifndef SL_KV_H
 #define SL_KV_H
@@ -21,7 +23,7 @@ typedef struct sl_kv_seq {
 } sl_kv_seq;
 
 typedef struct sl_kv {
-    int n_layers, kv_dim, max_ctx;
+    int n_layers, n_heads, head_dim, max_ctx; /* n_heads: KV heads */
     int n_blocks, n_free;
     size_t block_floats;
     sl_buf mem;          /* n_blocks * block_floats */
@@ -31,9 +33,10 @@ typedef struct sl_kv {
 } sl_kv;
 
 /* A pool of n_blocks blocks for up to max_seqs sequences of at most
- * max_ctx positions, on NUMA node `node` (-1: anywhere). */
-sl_status sl_kv_init(sl_kv *kv, int n_layers, int kv_dim, int max_ctx, int n_blocks, int max_seqs, int node,
-                     sl_err *err);
+ * max_ctx positions, n_heads KV heads of head_dim, on NUMA node `node`
+ * (-1: anywhere). */
+sl_status sl_kv_init(sl_kv *kv, int n_layers, int n_heads, int head_dim, int max_ctx, int n_blocks, int max_seqs,
+                     int node, sl_err *err);
 void sl_kv_free(sl_kv *kv);
 
 /* Blocks needed for n positions. */
@@ -47,16 +50,18 @@ sl_status sl_kv_seq_reserve(sl_kv *kv, int seq, int n_pos, sl_err *err);
 /* Returns every block of the sequence to the pool and retires the id. */
 void sl_kv_seq_free(sl_kv *kv, int seq);
 
-/* Key / value row of (seq, layer, pos); the position must be reserved. */
-static inline float *sl_kv_k(const sl_kv *kv, int seq, int layer, int pos)
+/* Key / value vector of (seq, layer, KV head, pos); the position must be
+ * reserved.  The block's later positions follow head_dim floats apart. */
+static inline float *sl_kv_k(const sl_kv *kv, int seq, int layer, int head, int pos)
 {
     const int32_t b = kv->seqs[seq].table[pos / SL_KV_BLOCK];
     return (float *)kv->mem.p + (size_t)b * kv->block_floats +
-           ((size_t)layer * 2 * SL_KV_BLOCK + (size_t)(pos % SL_KV_BLOCK)) * (size_t)kv->kv_dim;
+           (((size_t)layer * 2 * (size_t)kv->n_heads + (size_t)head) * SL_KV_BLOCK + (size_t)(pos % SL_KV_BLOCK)) *
+               (size_t)kv->head_dim;
 }
-static inline float *sl_kv_v(const sl_kv *kv, int seq, int layer, int pos)
+static inline float *sl_kv_v(const sl_kv *kv, int seq, int layer, int head, int pos)
 {
-    return sl_kv_k(kv, seq, layer, pos) + (size_t)SL_KV_BLOCK * (size_t)kv->kv_dim;
+    return sl_kv_k(kv, seq, layer, head, pos) + (size_t)kv->n_heads * SL_KV_BLOCK * (size_t)kv->head_dim;
 }
 
 #endif

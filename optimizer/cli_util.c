@@ -38,7 +38,7 @@ int sl_cli_isa(const char *s, int *out)
 {
     int v = sl_isa_parse(s);
     if (v < 0) {
-        fprintf(stderr, "sluice: --isa: '%s' is not one of scalar, avx2, avx512\n", s);
+        fprintf(stderr, "sluice: --isa: '%s' is not one of scalar, avx2, avx512, amx\n", s);
         return -1;
     }
     if (!sl_kernels_for((sl_isa)v)) {

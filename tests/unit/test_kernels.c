@@ -113,9 +113,11 @@ static double bound(const prob *p, int r, int t, double *exact)
 static void check_type(int wt)
 {
     const int fk[] = {1, 7, 8, 15, 16, 31, 33, 64, 172, 261};
-    const int qk[] = {32, 64, 96, 160, 256, 288}; /* odd block counts too (AVX-512 pairs blocks) */
+    /* odd block counts too, and 40 blocks: AMX transposes weights in
+     * chunks of 32 blocks, its accumulators crossing chunks through y */
+    const int qk[] = {32, 64, 96, 160, 256, 288, 1280};
     const int *ks = sl_wtype_quantized(wt) ? qk : fk;
-    const int nk = sl_wtype_quantized(wt) ? 6 : 10;
+    const int nk = sl_wtype_quantized(wt) ? 7 : 10;
     int checked_isa = 0;
     for (int ki = 0; ki < nk; ki++) {
         prob p;
@@ -141,7 +143,8 @@ static void check_type(int wt)
                     cr_assert(fabs((double)a - s) <= 2 * b, "%s vs scalar, k=%d r=%d t=%d: %.9g vs %.9g (bound %.3g)",
                               k->gemm_name[wt], p.k, r, t, a, s, 2 * b);
                 }
-            /* Invariance: each token alone, and rows in odd slices, give the same bits. */
+            /* Invariance: each token alone, and rows in odd slices, give the
+             * same bits (at "amx", alone runs the VNNI tile, the batch AMX). */
             size_t stride;
             uint8_t *q = input(k, &p, &stride);
             const uint8_t *xin = q ? q : (const uint8_t *)p.x;
