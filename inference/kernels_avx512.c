@@ -490,11 +490,12 @@ static void amx_configure(int n)
     amx_cfg c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
-    for (int i = 0; i < 2; i++) {
-        c.colsb[i] = 64, c.rows[i] = (uint8_t)n;     /* C: n tokens x 16 int32 */
-        c.colsb[2 + i] = 32, c.rows[2 + i] = (uint8_t)n; /* A: n tokens x 32 quants */
-        c.colsb[4 + i] = 64, c.rows[4 + i] = 8;          /* B: 8 groups x 16 rows x 4 */
-    }
+    for (int i = 0; i < 4; i++) /* C tiles 0-3: n x 16 int32 */
+        c.colsb[i] = 64, c.rows[i] = (uint8_t)n;
+    for (int i = 4; i < 6; i++) /* A tiles 4, 5: n x 32 quants */
+        c.colsb[i] = 32, c.rows[i] = (uint8_t)n;
+    for (int i = 6; i < 8; i++) /* B tiles 6, 7: 8 groups x 16 x 4 quants */
+        c.colsb[i] = 64, c.rows[i] = 8;
     /* GCC does not model ldtilecfg's 64-byte read and drops the stores
      * to rows[] as dead; the empty asm makes them visible. */
     __asm__ volatile("" : : "m"(c) : "memory");
@@ -583,16 +584,16 @@ static void amx_configure(int n)
                             acc[j] = b0 == 0 || j >= n ? _mm512_setzero_ps()                                           \
                                                        : _mm512_maskz_loadu_ps(m, yt + (size_t)j * ldy);               \
                         /* two blocks in flight: block c + 1's product runs while block c's sums   \
-                         * are scaled (C tiles 0 and 1, A tiles 2 and 3, B tiles 4 and 5) */          \
-                        AMX_ISSUE(DP, 0, 2, 4, 0);                                                             \
+                         * are scaled (C tiles 0 and 1, A tiles 4 and 5, B tiles 6 and 7) */          \
+                        AMX_ISSUE(DP, 0, 4, 6, 0);                                                             \
                         for (int c = 0; c < nc; c += 2) {                                                      \
                             if (c + 1 < nc)                                                                    \
-                                AMX_ISSUE(DP, 1, 3, 5, c + 1);                                                 \
+                                AMX_ISSUE(DP, 1, 5, 7, c + 1);                                                 \
                             _tile_stored(0, cb[0], 64);                                                        \
                             AMX_SCALE(C, HAS_M, c, cb[0]);                                                     \
                             if (c + 1 < nc) {                                                                  \
                                 if (c + 2 < nc)                                                                \
-                                    AMX_ISSUE(DP, 0, 2, 4, c + 2);                                             \
+                                    AMX_ISSUE(DP, 0, 4, 6, c + 2);                                             \
                                 _tile_stored(1, cb[1], 64);                                                    \
                                 AMX_SCALE(C, HAS_M, c + 1, cb[1]);                                             \
                             }                                                                                  \
@@ -650,10 +651,23 @@ static uint8_t *amx_scratch(size_t bytes)
     do {                                                                                                               \
         _Alignas(64) float dw[16];                                                                                     \
         _mm512_store_ps(dw, halves_lo(gather_dw(vidx, rows0, (size_t)(b) * sizeof(sl_block_q8_0))));                   \
+        /* reloaded: each row's scale is then a broadcast from memory (a load \
+         * port) instead of two shuffles on the port the arithmetic needs */   \
+        __asm__ volatile("" : : "m"(dw) : "memory");                                                                   \
         const __m512 dx = _mm512_load_ps((const float *)(const void *)(pdx + (size_t)(b) * 64));                       \
         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                          \
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(CB[r])),                                     \
                                      _mm512_mul_ps(_mm512_set1_ps(dw[r]), dx), acc[r]);                                \
+    } while (0)
+
+/* Block b, whose sums are in C tile CS, is scaled; block b + 3 is issued
+ * into C tile CI with A tile AI and B tile BI. */
+#define AMXB_STEP(b, CS, CI, AI, BI)                                                                                   \
+    do {                                                                                                               \
+        if ((b) + 3 < nb)                                                                                              \
+            AMXB_ISSUE(CI, AI, BI, (b) + 3);                                                                           \
+        _tile_stored(CS, cb[CS], 64);                                                                                  \
+        AMXB_SCALE(b, cb[CS]);                                                                                         \
     } while (0)
 
 static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,
@@ -666,7 +680,7 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
         return;
     }
     const uint8_t *pdx = pk + (size_t)nb * 512;
-    _Alignas(64) int32_t cb[2][16][16] = {{{0}}};
+    _Alignas(64) int32_t cb[4][16][16] = {{{0}}};
     for (int t0 = 0; t0 < nt; t0 += 16) {
         const int n = nt - t0 < 16 ? nt - t0 : 16;
         /* B tiles: tile row g = the 16 tokens' quants 4g..4g+3 (tokens past
@@ -698,22 +712,29 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
             const int pf = t0 == 0 && R + AMX_PF_ROWS + 16 <= r1;
             __m512 acc[16];
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-            AMXB_ISSUE(0, 2, 4, 0);
-            for (int b = 0; b < nb; b += 2) {
+            /* four blocks in flight (C tiles 0-3): a product's latency, from
+             * loading its tiles to storing its sums, is far longer than the
+             * scaling of one block */
+            AMXB_ISSUE(0, 4, 6, 0);
+            if (nb > 1)
+                AMXB_ISSUE(1, 5, 7, 1);
+            if (nb > 2)
+                AMXB_ISSUE(2, 4, 6, 2);
+            for (int b = 0; b < nb; b += 4) {
                 if (pf)
-                    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
-                        _mm_prefetch((const char *)rows0 + (size_t)(AMX_PF_ROWS + r) * row_bytes + (size_t)b * sizeof(sl_block_q8_0),
-                                     _MM_HINT_T1);
+                    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+                        const char *p = (const char *)rows0 + (size_t)(AMX_PF_ROWS + r) * row_bytes +
+                                        (size_t)b * sizeof(sl_block_q8_0);
+                        _mm_prefetch(p, _MM_HINT_T1);
+                        _mm_prefetch(p + 2 * sizeof(sl_block_q8_0), _MM_HINT_T1);
+                    }
+                AMXB_STEP(b, 0, 3, 5, 7);
                 if (b + 1 < nb)
-                    AMXB_ISSUE(1, 3, 5, b + 1);
-                _tile_stored(0, cb[0], 64);
-                AMXB_SCALE(b, cb[0]);
-                if (b + 1 < nb) {
-                    if (b + 2 < nb)
-                        AMXB_ISSUE(0, 2, 4, b + 2);
-                    _tile_stored(1, cb[1], 64);
-                    AMXB_SCALE(b + 1, cb[1]);
-                }
+                    AMXB_STEP(b + 1, 1, 0, 4, 6);
+                if (b + 2 < nb)
+                    AMXB_STEP(b + 2, 2, 1, 5, 7);
+                if (b + 3 < nb)
+                    AMXB_STEP(b + 3, 3, 2, 4, 6);
             }
             _Alignas(64) float out[16][16]; /* [row][token] -> y[token][row] */
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);
