@@ -169,7 +169,7 @@ int sl_cmd_bench(int argc, char **argv)
         {0, 0, 0, 0}};
     long long prompt = 32, gen = 32, bw_mib = 1024, reps = 3, v;
     int json = 0, c, levels[16] = {1, 4, 16, 64}, n_levels = 4;
-    sl_engine_cfg ec = {.isa = -1, .pin = 1};
+    sl_engine_cfg ec = {.isa = -1, .pin = 2};
     optind = 1;
     while ((c = getopt_long(argc, argv, "T:h", opts, NULL)) != -1) {
         switch (c) {

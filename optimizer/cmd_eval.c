@@ -126,7 +126,7 @@ int sl_cmd_eval(int argc, char **argv)
     char *split = NULL;
     long long ctx = 0, max_pieces = 0, v;
     int json = 0, c;
-    sl_engine_cfg ec = {.isa = -1, .max_seqs = 16, .pin = 1};
+    sl_engine_cfg ec = {.isa = -1, .max_seqs = 16, .pin = 2};
     optind = 1;
     while ((c = getopt_long(argc, argv, "T:h", opts, NULL)) != -1) {
         switch (c) {

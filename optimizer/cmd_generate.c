@@ -72,7 +72,7 @@ int sl_cmd_generate(int argc, char **argv)
     double d;
     int json = 0, bos_stop = -1, no_bos = 0, c;
     sl_sampler_cfg sc = sl_sampler_defaults();
-    sl_engine_cfg ec = {.isa = -1, .max_seqs = 1, .pin = 1};
+    sl_engine_cfg ec = {.isa = -1, .max_seqs = 1, .pin = 2};
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:n:t:T:h", opts, NULL)) != -1) {
         switch (c) {
