@@ -29,7 +29,15 @@ struct sl_engine {
     float *att; /* per thread: ctx scores */
     int32_t *tok_seq, *tok_pos, *tok_id;
     int *tok_out; /* 1 where the token's logits are asked for */
+    sl_tap_fn tap;
+    void *tap_ctx;
 };
+
+void sl_engine_set_tap(sl_engine *e, sl_tap_fn fn, void *ctx)
+{
+    e->tap = fn;
+    e->tap_ctx = ctx;
+}
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -271,6 +279,8 @@ typedef enum { PRE_NONE, PRE_NORM, PRE_SWIGLU } pre_kind;
 typedef struct pre_job {
     sl_engine *e;
     pre_kind kind;
+    int layer;         /* for the tap */
+    sl_tap_point at;
     const float *norm; /* PRE_NORM: the norm's weights */
     const float *in;   /* PRE_NORM: the residual stream */
     float *x;          /* the product's input, nt x k floats (written by PRE_*) */
@@ -315,6 +325,8 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     pre->quant = quant;
     if (quant || pre->kind != PRE_NONE) /* one token a task */
         run_tasks(e, pre_task, pre, nt, (uint64_t)nt * (uint64_t)w[0]->cols * 8);
+    if (e->tap)
+        e->tap(e->tap_ctx, pre->layer, pre->at, pre->x, nt, w[0]->cols);
     uint64_t work = 0;
     for (int i = 0; i < n_mats; i++)
         work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
@@ -384,7 +396,7 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
                           e->x + (size_t)t * dim, (uint64_t)dim, NULL);
     for (int l = 0; l < m->n_layers; l++) {
         const sl_layer *L = &m->layers[l];
-        pre_job pn = {.kind = PRE_NORM, .norm = L->attn_norm, .in = e->x, .x = e->xb};
+        pre_job pn = {.kind = PRE_NORM, .layer = l, .at = SL_TAP_ATTN_IN, .norm = L->attn_norm, .in = e->x, .x = e->xb};
         matmul(e, 3, (const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, (float *[]){e->q, e->kk, e->vv}, &pn, nt);
         rope_job rj = {e, l};
         run_tasks(e, rope_task, &rj, nt, (uint64_t)nt * (uint64_t)(dim + kvd) * 4);
@@ -393,13 +405,13 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
         for (int t = 0; t < nt; t++)
             att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
         run_tasks(e, att_task, &aj, nt * m->n_heads, att_work);
-        pre_job pa = {.kind = PRE_NONE, .x = e->att_out};
+        pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out};
         matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
-        pre_job pf = {.kind = PRE_NORM, .norm = L->ffn_norm, .in = e->x, .x = e->xb};
+        pre_job pf = {.kind = PRE_NORM, .layer = l, .at = SL_TAP_FFN_IN, .norm = L->ffn_norm, .in = e->x, .x = e->xb};
         matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, &pf, nt);
-        pre_job ps = {.kind = PRE_SWIGLU, .x = e->hb};
+        pre_job ps = {.kind = PRE_SWIGLU, .layer = l, .at = SL_TAP_DOWN_IN, .x = e->hb};
         matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, &ps, nt);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
@@ -411,7 +423,7 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
     for (int t = 0; t < nt; t++)
         if (e->tok_out[t])
             rmsnorm(e->xb + (size_t)r++ * dim, e->x + (size_t)t * dim, m->out_norm, dim, m->eps);
-    pre_job po = {.kind = PRE_NONE, .x = e->xb};
+    pre_job po = {.kind = PRE_NONE, .layer = m->n_layers, .at = SL_TAP_OUT_IN, .x = e->xb};
     matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, &po, n_out);
 }
 

@@ -49,6 +49,22 @@ void sl_engine_destroy(sl_engine *e);
  * are typed errors, reported before anything is computed. */
 sl_status sl_engine_forward(sl_engine *e, const sl_chunk *c, int n, float *logits, sl_err *err);
 
+/* A tap sees the float input of every matrix product as it is made: nt
+ * tokens of k values for `layer` (n_layers for the classifier).  The
+ * optimizer's calibration and the quality gate's per-layer errors read
+ * the model through it.  Called on the engine's calling thread, between
+ * the input's preparation and the product; NULL turns it off. */
+typedef enum sl_tap_point {
+    SL_TAP_ATTN_IN, /* RMSNorm'd residual: input of attn_q, attn_k, attn_v */
+    SL_TAP_WO_IN,   /* attention output: input of attn_output */
+    SL_TAP_FFN_IN,  /* RMSNorm'd residual: input of ffn_gate, ffn_up */
+    SL_TAP_DOWN_IN, /* SwiGLU output: input of ffn_down */
+    SL_TAP_OUT_IN,  /* final RMSNorm: input of the classifier */
+    SL_TAP_COUNT
+} sl_tap_point;
+typedef void (*sl_tap_fn)(void *ctx, int layer, sl_tap_point at, const float *x, int nt, int k);
+void sl_engine_set_tap(sl_engine *e, sl_tap_fn fn, void *ctx);
+
 sl_kv *sl_engine_kv(sl_engine *e);
 const sl_kernels *sl_engine_kernels(const sl_engine *e);
 int sl_engine_threads(const sl_engine *e);

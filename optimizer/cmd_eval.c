@@ -94,6 +94,68 @@ static int read_token_file(const char *path, int vocab, ids *out)
     return rc;
 }
 
+int sl_cli_eval_data(const sl_model *m, const char *text_path, const char *tok_path, char *split, int max_pieces,
+                     int ctx, sl_eval_seq **seqs, int32_t **store, int *n_seqs)
+{
+    sl_err err = {0};
+    char *text = NULL;
+    size_t tlen = 0;
+    ids all = {0};
+    int rc = SL_EXIT_ERROR;
+    *seqs = NULL;
+    *store = NULL;
+    *n_seqs = 0;
+    if (tok_path) {
+        if (read_token_file(tok_path, m->vocab, &all))
+            goto out;
+    } else if (sl_read_file(text_path, (size_t)1 << 30, &text, &tlen, &err)) {
+        fprintf(stderr, "sluice: %s\n", err.msg);
+        goto out;
+    }
+    const int bos = sl_tok_add_bos(m->tok) ? sl_tok_bos(m->tok) : -1;
+    if (split) {
+        size_t sl = unescape(split);
+        if (sl == 0) {
+            fprintf(stderr, "sluice: --split needs a non-empty separator\n");
+            goto out;
+        }
+        if (sl_eval_pieces(m->tok, text, tlen, split, sl, max_pieces, ctx, bos >= 0, seqs, store, n_seqs, &err)) {
+            fprintf(stderr, "sluice: %s\n", err.msg);
+            goto out;
+        }
+    } else {
+        if (text) {
+            int32_t *t;
+            size_t nt;
+            if (sl_tok_encode(m->tok, text, tlen, bos >= 0, &t, &nt, &err)) {
+                fprintf(stderr, "sluice: %s\n", err.msg);
+                goto out;
+            }
+            all.a = t;
+            all.n = nt;
+        }
+        if (sl_eval_windows(all.a, all.n, ctx, bos, seqs, store, n_seqs, &err)) {
+            fprintf(stderr, "sluice: %s\n", err.msg);
+            goto out;
+        }
+    }
+    if (*n_seqs == 0) {
+        fprintf(stderr, "sluice: the data gives nothing to score (a window needs %d tokens)\n", ctx);
+        goto out;
+    }
+    rc = SL_EXIT_OK;
+out:
+    free(text);
+    free(all.a);
+    if (rc) {
+        free(*seqs);
+        free(*store);
+        *seqs = NULL;
+        *store = NULL;
+    }
+    return rc;
+}
+
 static json_object *result_json(const sl_eval_result *r, int with_ref)
 {
     json_object *o = json_object_new_object();
@@ -150,9 +212,6 @@ int sl_cmd_eval(int argc, char **argv)
     sl_model *m = NULL, *rm = NULL;
     sl_engine *e = NULL, *re = NULL;
     sl_err err = {0};
-    char *text = NULL;
-    size_t tlen = 0;
-    ids all = {0};
     sl_eval_seq *seqs = NULL;
     int32_t *store = NULL;
     int n_seqs = 0, rc;
@@ -170,41 +229,8 @@ int sl_cmd_eval(int argc, char **argv)
     if (ref_path && (rc = sl_cli_open(ref_path, &ec, &rm, &re)))
         goto out;
     rc = SL_EXIT_ERROR;
-    if (tok_path) {
-        if (read_token_file(tok_path, m->vocab, &all))
-            goto out;
-    } else if (sl_read_file(text_path, (size_t)1 << 30, &text, &tlen, &err)) {
-        fprintf(stderr, "sluice: %s\n", err.msg);
+    if (sl_cli_eval_data(m, text_path, tok_path, split, (int)max_pieces, (int)ctx, &seqs, &store, &n_seqs))
         goto out;
-    }
-    const int bos = sl_tok_add_bos(m->tok) ? sl_tok_bos(m->tok) : -1;
-    if (split) {
-        size_t sl = unescape(split);
-        if (sl == 0) {
-            fprintf(stderr, "sluice: --split needs a non-empty separator\n");
-            goto out;
-        }
-        if (sl_eval_pieces(m->tok, text, tlen, split, sl, (int)max_pieces, (int)ctx, bos >= 0, &seqs, &store, &n_seqs,
-                           &err)) {
-            fprintf(stderr, "sluice: %s\n", err.msg);
-            goto out;
-        }
-    } else {
-        if (text) {
-            int32_t *t;
-            size_t nt;
-            if (sl_tok_encode(m->tok, text, tlen, bos >= 0, &t, &nt, &err)) {
-                fprintf(stderr, "sluice: %s\n", err.msg);
-                goto out;
-            }
-            all.a = t;
-            all.n = nt;
-        }
-        if (sl_eval_windows(all.a, all.n, (int)ctx, bos, &seqs, &store, &n_seqs, &err)) {
-            fprintf(stderr, "sluice: %s\n", err.msg);
-            goto out;
-        }
-    }
     sl_eval_result r;
     double t0 = sl_cli_now_us();
     if (sl_eval_run(e, re, seqs, n_seqs, &r, &err)) {
@@ -236,8 +262,6 @@ int sl_cmd_eval(int argc, char **argv)
     }
     rc = SL_EXIT_OK;
 out:
-    free(text);
-    free(all.a);
     free(seqs);
     free(store);
     sl_engine_destroy(re);

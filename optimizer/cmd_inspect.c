@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sl_checksum.h"
+#include "sl_quality.h"
 #include "sl_gguf.h"
 #include "sl_types.h"
 #include "sluice_cli.h"
@@ -134,6 +135,29 @@ static json_object *describe(const char *path, const sl_gguf *g, const char *ver
         json_object_object_add(ck, "computed", json_object_new_string(computed));
     json_object_object_add(root, "checksum", ck);
 
+    /* The quality verdict, believed only when bound to this content. */
+    json_object *qj = json_object_new_object();
+    sl_quality q;
+    sl_err qerr = {0};
+    if (!computed)
+        json_object_object_add(qj, "status", json_object_new_string("not-checked"));
+    else {
+        sl_status qs = sl_quality_read(g, computed, &q, &qerr);
+        const char *status = qs == SL_ECHECKSUM ? "other-image" : qs ? "malformed" : !q.present ? "none" : q.pass ? "pass" : "fail";
+        json_object_object_add(qj, "status", json_object_new_string(status));
+        if (qs)
+            json_object_object_add(qj, "error", json_object_new_string(qerr.msg));
+        if (!qs && q.present) {
+            json_object_object_add(qj, "base_checksum", json_object_new_string(q.base));
+            json_object_object_add(qj, "ppl_ratio", json_object_new_double(q.ppl_ratio));
+            json_object_object_add(qj, "kl_mean", json_object_new_double(q.kl_mean));
+            json_object_object_add(qj, "kl_p99", json_object_new_double(q.kl_p99));
+            json_object_object_add(qj, "top1", json_object_new_double(q.top1));
+            json_object_object_add(qj, "time", json_object_new_string(q.time));
+        }
+    }
+    json_object_object_add(root, "quality", qj);
+
     uint64_t count[K_N] = {0}, bytes[K_N] = {0}, tot_n = 0, tot_b = 0;
     json_object *tl = json_object_new_array();
     for (uint64_t i = 0; i < g->n_tensors; i++) {
@@ -222,6 +246,15 @@ static void print_text(json_object *r, const sl_gguf *g)
            js(r, "tokenizer", "tokens"), js(r, "tokenizer", "bos"), js(r, "tokenizer", "eos"), js(r, "tokenizer", "unk"));
     printf("checksum    %s %s\n", js(r, "checksum", "status"),
            strcmp(js(r, "checksum", "stored"), "-") ? js(r, "checksum", "stored") : js(r, "checksum", "computed"));
+    const char *qs = js(r, "quality", "status");
+    if (!strcmp(qs, "pass") || !strcmp(qs, "fail"))
+        printf("quality     %s (ppl ratio %s, KL mean %s, p99 %s, top-1 %s; base %s, %s)\n", qs,
+               js(r, "quality", "ppl_ratio"), js(r, "quality", "kl_mean"), js(r, "quality", "kl_p99"),
+               js(r, "quality", "top1"), js(r, "quality", "base_checksum"), js(r, "quality", "time"));
+    else if (!strcmp(qs, "other-image") || !strcmp(qs, "malformed"))
+        printf("quality     ignored: %s\n", js(r, "quality", "error"));
+    else
+        printf("quality     %s\n", !strcmp(qs, "none") ? "no verdict" : "not checked");
     json_object *md = json_object_object_get(r, "metadata"), *x;
     if (json_object_object_get_ex(md, "sluice.recipe", &x))
         printf("recipe      %s\n", json_object_get_string(x));

@@ -26,6 +26,9 @@ static void usage(FILE *f)
             "      perplexity; with --ref, KL divergence and top-1 agreement against a base image\n"
             "  bench IMAGE [--threads T] [--json]\n"
             "      prompt and generation tokens/s at 1, 4, 16, 64 sequences; memory; bandwidth ceiling\n"
+            "  validate CANDIDATE --base BASE (--text FILE | --tokens FILE) [--split SEP] [--json]\n"
+            "      the quality gate: perplexity, KL divergence, top-1 and layer errors against the base;\n"
+            "      the verdict is written into the candidate\n"
             "\n"
             "Types: f32 f16 bf16 q8_0 q4_0 q4_1.  Exit status: 0 ok, 1 check failed, 2 error.\n",
             SL_VERSION);
@@ -53,6 +56,8 @@ int main(int argc, char **argv)
         return sl_cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return sl_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(argv[1], "validate") == 0)
+        return sl_cmd_validate(argc - 1, argv + 1);
     fprintf(stderr, "sluice: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return SL_EXIT_ERROR;

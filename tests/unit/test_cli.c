@@ -234,6 +234,103 @@ Test(cli, eval_reproduces_the_reference_protocol, .timeout = 300)
     test_rmtree(dir);
 }
 
+static double jnum(json_object *o, const char *k)
+{
+    json_object *x;
+    cr_assert(json_object_object_get_ex(o, k, &x), "no '%s'", k);
+    return json_object_get_double(x);
+}
+
+static const char *jstr_of(json_object *o, const char *a, const char *b)
+{
+    json_object *x, *y;
+    cr_assert(json_object_object_get_ex(o, a, &x), "no '%s'", a);
+    if (!b)
+        return json_object_get_string(x);
+    cr_assert(json_object_object_get_ex(x, b, &y), "no '%s.%s'", a, b);
+    return json_object_get_string(y);
+}
+
+Test(cli, validate_passes_q8_fails_just_past_a_limit_and_records_the_verdict, .timeout = 300)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir(), *out;
+    char *f32 = strdup(test_path(dir, "f.gguf")), *q8 = strdup(test_path(dir, "q8.gguf")),
+         *q4 = strdup(test_path(dir, "q4.gguf")), *tiny = strdup(test_path(dir, "tiny.gguf"));
+    const char *types[3] = {"f32", "q8_0", "q4_0"};
+    char *imgs[3] = {f32, q8, q4};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(run(&out, "convert %s -z %s -o %s --type %s", test_path(models, "stories260K.bin"),
+                         test_path(models, "tok512.bin"), imgs[i], types[i]), 0, "%s", out);
+        free(out);
+    }
+    char data[4400];
+    snprintf(data, sizeof data, "--text %s --split '\\n\\n' --max-pieces 100",
+             test_path(models, "text/tinystories_valid_a.txt"));
+    /* Q8_0 passes the default limits; the verdict lands in the image,
+     * which still verifies */
+    cr_assert_eq(run_stdout(&out, "validate %s --base %s %s --json", q8, f32, data), 0, "%s", out);
+    json_object *j = json_tokener_parse(out);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_str_eq(jstr_of(j, "verdict", NULL), "pass");
+    cr_assert(json_object_get_boolean(json_object_object_get(j, "written")));
+    cr_assert(jnum(j, "kl_mean") > 0 && jnum(j, "kl_mean") <= 2e-3, "%g", jnum(j, "kl_mean"));
+    json_object *layers = json_object_object_get(j, "layers");
+    cr_assert_eq(json_object_array_length(layers), 5 * 7 + 1, "every linear layer and the classifier");
+    double prev = INFINITY;
+    for (size_t i = 0; i < json_object_array_length(layers); i++) {
+        double e = jnum(json_object_array_get_idx(layers, i), "relative_error");
+        cr_assert(e >= 0 && e <= prev && e < 0.05, "layer %zu: %g (Q8_0 errors are small, sorted worst first)", i, e);
+        prev = e;
+    }
+    json_object_put(j);
+    free(out);
+    cr_assert_eq(run_stdout(&out, "inspect --json %s", q8), 0, "%s", out);
+    j = json_tokener_parse(out);
+    cr_assert_str_eq(jstr_of(j, "checksum", "status"), "verified");
+    cr_assert_str_eq(jstr_of(j, "quality", "status"), "pass");
+    json_object_put(j);
+    free(out);
+
+    /* Q4_0: measure, then limits 2% either side of its mean KLD */
+    cr_assert_neq(run_stdout(&out, "validate %s --base %s %s --dry-run --json", q4, f32, data), 2, "%s", out);
+    j = json_tokener_parse(out);
+    cr_assert_not_null(j, "%s", out);
+    const double kl = jnum(j, "kl_mean");
+    cr_assert(kl > 2e-3, "Q4_0 diverges more than Q8_0: %g", kl);
+    cr_assert(!json_object_get_boolean(json_object_object_get(j, "written")), "--dry-run writes nothing");
+    json_object_put(j);
+    free(out);
+    const char *loose = "--max-ppl-ratio 10 --max-p99-kld 100 --min-top1 0";
+    cr_assert_eq(run(&out, "validate %s --base %s %s %s --max-mean-kld %.9g", q4, f32, data, loose, kl * 1.02), 0,
+                 "%s", out);
+    cr_assert(strstr(out, "verdict: PASS"), "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "validate %s --base %s %s %s --max-mean-kld %.9g", q4, f32, data, loose, kl * 0.98), 1,
+                 "%s", out);
+    cr_assert(strstr(out, "KL mean") && strstr(out, "FAIL") && strstr(out, "verdict: FAIL"), "%s", out);
+    free(out);
+    cr_assert_eq(run_stdout(&out, "inspect --json %s", q4), 0, "%s", out);
+    j = json_tokener_parse(out);
+    cr_assert_str_eq(jstr_of(j, "quality", "status"), "fail", "the failing verdict is recorded too");
+    json_object_put(j);
+    free(out);
+
+    /* a base with another vocabulary, and a missing --base: errors */
+    cr_assert_eq(run(&out, "synth --shape tiny --type f32 -o %s", tiny), 0, "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "validate %s --base %s %s", q8, tiny, data), 2, "%s", out);
+    cr_assert(strstr(out, "not the base's"), "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "validate %s %s", q8, data), 2, "%s", out);
+    free(out);
+    free(f32);
+    free(q8);
+    free(q4);
+    free(tiny);
+    test_rmtree(dir);
+}
+
 Test(cli, bench_reports_json)
 {
     NEED_SHARED(models);
