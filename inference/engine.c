@@ -33,6 +33,11 @@ struct sl_engine {
     void *tap_ctx;
 };
 
+void sl_engine_run(sl_engine *e, void (*fn)(void *ctx, int task, int thread), void *ctx, int n_tasks)
+{
+    sl_pool_run(e->pool, fn, ctx, n_tasks);
+}
+
 void sl_engine_set_tap(sl_engine *e, sl_tap_fn fn, void *ctx)
 {
     e->tap = fn;

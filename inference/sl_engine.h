@@ -65,6 +65,11 @@ typedef enum sl_tap_point {
 typedef void (*sl_tap_fn)(void *ctx, int layer, sl_tap_point at, const float *x, int nt, int k);
 void sl_engine_set_tap(sl_engine *e, sl_tap_fn fn, void *ctx);
 
+/* Runs n_tasks calls of fn on the engine's own (pinned) threads, taken
+ * as they free up; returns when all are done.  For measurements that must
+ * run where the forward pass does (the bench's bandwidth probe). */
+void sl_engine_run(sl_engine *e, void (*fn)(void *ctx, int task, int thread), void *ctx, int n_tasks);
+
 sl_kv *sl_engine_kv(sl_engine *e);
 const sl_kernels *sl_engine_kernels(const sl_engine *e);
 int sl_engine_threads(const sl_engine *e);

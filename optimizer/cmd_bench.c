@@ -8,7 +8,6 @@
 #include <getopt.h>
 #include <immintrin.h>
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +57,15 @@ static uint64_t read_plain(const uint8_t *p, size_t n)
     return s;
 }
 
-static void *bw_thread(void *arg)
+/* One slice of the buffer: 1/BW_SLICES of it, read by whichever engine
+ * thread takes the task. */
+#define BW_SLICES 64
+
+static void bw_task(void *ctx, int task, int thread)
 {
-    bw_arg *a = arg;
+    (void)thread;
+    bw_arg *a = (bw_arg *)ctx + task;
     a->sink = __builtin_cpu_supports("avx2") ? read_avx2(a->p, a->n) : read_plain(a->p, a->n);
-    return NULL;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -77,9 +80,10 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Read-only bandwidth over `mib` MiB with `threads` threads: the median of
- * 5 passes, in bytes/s; 0 if the buffer cannot be had. */
-static double read_bandwidth(size_t mib, int threads)
+/* Read-only bandwidth over `mib` MiB on the engine's threads (pinned as
+ * they decode): the median of 5 passes, in bytes/s; 0 if the buffer cannot
+ * be had. */
+static double read_bandwidth(sl_engine *e, size_t mib)
 {
     size_t n = mib << 20;
     uint8_t *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -87,23 +91,14 @@ static double read_bandwidth(size_t mib, int threads)
         return 0.0;
     memset(p, 1, n);
     double bw[5];
-    bw_arg args[64];
-    pthread_t th[64];
-    if (threads > 64)
-        threads = 64;
-    const size_t per = (n / (size_t)threads) & ~(size_t)127;
+    bw_arg args[BW_SLICES];
+    const size_t per = (n / BW_SLICES) & ~(size_t)127;
     for (int pass = 0; pass < 5; pass++) {
-        double t0 = sl_cli_now_us();
-        int started = 0;
-        for (int i = 0; i < threads; i++) {
+        for (int i = 0; i < BW_SLICES; i++)
             args[i] = (bw_arg){p + (size_t)i * per, per, 0};
-            if (i == 0 || pthread_create(&th[i], NULL, bw_thread, &args[i]) == 0)
-                started = i + 1;
-        }
-        bw_thread(&args[0]);
-        for (int i = 1; i < started; i++)
-            pthread_join(th[i], NULL);
-        bw[pass] = (double)per * started / ((sl_cli_now_us() - t0) / 1e6);
+        double t0 = sl_cli_now_us();
+        sl_engine_run(e, bw_task, args, BW_SLICES);
+        bw[pass] = (double)per * BW_SLICES / ((sl_cli_now_us() - t0) / 1e6);
     }
     munmap(p, n);
     return median(bw, 5);
@@ -238,7 +233,7 @@ int sl_cmd_bench(int argc, char **argv)
     }
     const uint64_t rss = sl_cli_peak_rss();
     const int threads = sl_engine_threads(e);
-    const double bw = bw_mib ? read_bandwidth((size_t)bw_mib, threads) : 0.0;
+    const double bw = bw_mib ? read_bandwidth(e, (size_t)bw_mib) : 0.0;
     const double ceiling = bw > 0 ? bw / (double)m->weight_bytes : 0.0;
     const sl_kernels *k = sl_engine_kernels(e);
     /* the kernels this image uses */
