@@ -23,6 +23,7 @@ void sl_model_src_free(sl_model_src *m)
         sl_map_release(&m->maps[i]);
     for (int i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
+    free(m->owned);
     sl_gguf_close(m->owned_gguf);
     sl_vocab_free(&m->vocab);
     free(m->tensors);
@@ -44,9 +45,15 @@ sl_status sl_model_src_own(sl_model_src *m, void *p, sl_err *err)
 {
     if (!p)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
-    if (m->n_owned == (int)(sizeof m->owned / sizeof m->owned[0])) {
-        free(p);
-        return sl_err_set(err, SL_ERANGE, "internal: too many owned buffers");
+    if (m->n_owned == m->cap_owned) {
+        const int cap = m->cap_owned ? 2 * m->cap_owned : 16;
+        void **n = realloc(m->owned, sizeof *n * (size_t)cap);
+        if (!n) {
+            free(p);
+            return sl_err_set(err, SL_ENOMEM, "out of memory");
+        }
+        m->owned = n;
+        m->cap_owned = cap;
     }
     m->owned[m->n_owned++] = p;
     return SL_OK;
@@ -240,8 +247,8 @@ sl_status sl_model_write(const sl_model_src *m, const char *path, const sl_write
     uint64_t count_by_type[64] = {0};
     for (uint32_t i = 0; i < m->n_tensors && !st; i++) {
         const sl_src_tensor *t = &m->tensors[i];
-        const char *why;
-        uint32_t out = sl_policy_type(o->type, t, source_type(t), &why);
+        const char *why = NULL;
+        uint32_t out = o->types ? o->types[i] : sl_policy_type(o->type, t, source_type(t), &why);
         if (why && o->report && t->n_dims > 1)
             fprintf(o->report, "  %-28s %s\n", t->name, why);
         ctx[i] = (fill_ctx){.t = t, .out_type = out};

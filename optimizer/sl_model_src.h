@@ -68,13 +68,14 @@ typedef struct sl_model_src {
     /* resources to release */
     sl_map maps[64];
     int n_maps;
-    void *owned[8];
-    int n_owned;
+    void **owned;        /* buffers the tensors point into (quantized or rescaled ones) */
+    int n_owned, cap_owned;
     sl_gguf *owned_gguf;
 } sl_model_src;
 
 void sl_model_src_free(sl_model_src *m);
 sl_status sl_model_src_add_map(sl_model_src *m, const char *path, const sl_map **out, sl_err *err);
+/* Hands p (malloc'd) to m, freed with it; p is freed at once on failure. */
 sl_status sl_model_src_own(sl_model_src *m, void *p, sl_err *err);
 sl_src_tensor *sl_model_src_add(sl_model_src *m, const char *name, uint32_t n_dims, const uint64_t *ne, sl_err *err);
 
@@ -101,6 +102,7 @@ typedef struct sl_write_opts {
     uint32_t type;           /* a ggml type id or SL_TYPE_KEEP */
     const char *recipe;      /* sluice.recipe, e.g. "convert --type q8_0" */
     FILE *report;            /* per-tensor fallbacks are listed here (may be NULL) */
+    const uint32_t *types;   /* per tensor, decided by the caller (NULL: `type` through the policy) */
 } sl_write_opts;
 
 /* Writes m as a GGUF image at path (atomically); checksum_out may be NULL. */

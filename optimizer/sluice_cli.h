@@ -18,6 +18,7 @@ int sl_cmd_generate(int argc, char **argv);
 int sl_cmd_eval(int argc, char **argv);
 int sl_cmd_bench(int argc, char **argv);
 int sl_cmd_validate(int argc, char **argv);
+int sl_cmd_quantize(int argc, char **argv);
 
 /* Whole-string numbers within [lo, hi]; on failure print
  * "sluice: OPT: ..." and return -1. */

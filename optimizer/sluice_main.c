@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "      perplexity; with --ref, KL divergence and top-1 agreement against a base image\n"
             "  bench IMAGE [--threads T] [--json]\n"
             "      prompt and generation tokens/s at 1, 4, 16, 64 sequences; memory; bandwidth ceiling\n"
+            "  quantize IN -o OUT --type T [--method rtn|gptq|awq] [--calib FILE] [--recipe FILE] [--json]\n"
+            "      requantize a GGUF image; GPTQ and AWQ calibrate on text\n"
             "  validate CANDIDATE --base BASE (--text FILE | --tokens FILE) [--split SEP] [--json]\n"
             "      the quality gate: perplexity, KL divergence, top-1 and layer errors against the base;\n"
             "      the verdict is written into the candidate\n"
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
         return sl_cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "validate") == 0)
         return sl_cmd_validate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "quantize") == 0)
+        return sl_cmd_quantize(argc - 1, argv + 1);
     fprintf(stderr, "sluice: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return SL_EXIT_ERROR;

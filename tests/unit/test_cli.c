@@ -331,6 +331,168 @@ Test(cli, validate_passes_q8_fails_just_past_a_limit_and_records_the_verdict, .t
     test_rmtree(dir);
 }
 
+/* The first and second halves of a text's "\n\n"-separated pieces. */
+static void split_halves(const char *path, const char *first, const char *second)
+{
+    size_t len;
+    char *t = (char *)test_slurp(path, &len);
+    int n = 0;
+    for (char *p = t; (p = strstr(p, "\n\n")); p += 2)
+        n++;
+    char *cut = t;
+    for (int i = 0; i < (n + 1) / 2; i++)
+        cut = strstr(cut, "\n\n") + 2;
+    test_spit(first, t, (size_t)(cut - t));
+    test_spit(second, cut, len - (size_t)(cut - t));
+    free(t);
+}
+
+static json_object *run_json(const char *what, char **out, int want_rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun(out, "2>/dev/null", fmt, ap);
+    va_end(ap);
+    cr_assert_eq(rc, want_rc, "%s: exit %d\n%s", what, rc, *out);
+    json_object *j = json_tokener_parse(*out);
+    cr_assert_not_null(j, "%s: not JSON:\n%s", what, *out);
+    return j;
+}
+
+Test(cli, quantize_gptq_and_awq_beat_rtn_on_stories260K, .timeout = 600)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir(), *out;
+    char *base = strdup(test_path(dir, "f32.gguf")), *calib = strdup(test_path(dir, "calib.txt")),
+         *held = strdup(test_path(dir, "eval.txt")), *img = strdup(test_path(dir, "q.gguf"));
+    cr_assert_eq(run(&out, "convert %s -z %s -o %s", test_path(models, "stories260K.bin"),
+                     test_path(models, "tok512.bin"), base), 0, "%s", out);
+    free(out);
+    split_halves(test_path(models, "text/tinystories_valid_a.txt"), calib, held);
+    const char *types[2] = {"q4_0", "q4_1"}, *methods[3] = {"rtn", "gptq", "awq"};
+    for (int t = 0; t < 2; t++) {
+        double kl[3];
+        for (int m = 0; m < 3; m++) {
+            json_object *j = run_json("quantize", &out, 0,
+                                      "quantize %s -o %s --type %s --method %s --calib %s --calib-split '\\n\\n' "
+                                      "--calib-tokens 16384 --json",
+                                      base, img, types[t], methods[m], calib);
+            json_object_put(j);
+            free(out);
+            j = run_json("eval", &out, 0, "eval %s --ref %s --text %s --split '\\n\\n' --max-pieces 400 --json", img,
+                         base, held);
+            kl[m] = jnum(j, "kl_mean");
+            json_object_put(j);
+            free(out);
+            /* the image reopens, verifies, generates */
+            cr_assert_eq(run(&out, "inspect %s", img), 0, "%s", out);
+            cr_assert(strstr(out, "verified"), "%s", out);
+            free(out);
+            cr_assert_eq(run_stdout(&out, "generate %s -p 'Once upon a time' -n 16", img), 0, "%s", out);
+            cr_assert_gt(strlen(out), strlen("Once upon a time"), "%s", out);
+            free(out);
+        }
+        cr_log_info("stories260K %s, mean KLD on held-out text: rtn %.5f, gptq %.5f (%.0f%%), awq %.5f (%.0f%%)",
+                    types[t], kl[0], kl[1], 100 * (kl[1] / kl[0] - 1), kl[2], 100 * (kl[2] / kl[0] - 1));
+        cr_assert_leq(kl[1], 0.9 * kl[0], "%s: GPTQ %.5f is not 10%% below RTN %.5f", types[t], kl[1], kl[0]);
+        cr_assert_leq(kl[2], 0.9 * kl[0], "%s: AWQ %.5f is not 10%% below RTN %.5f", types[t], kl[2], kl[0]);
+    }
+    /* memory: within 3x RTN's, and not growing with 8x the calibration */
+    json_object *j = run_json("rtn", &out, 0, "quantize %s -o %s --type q4_0 --json", base, img);
+    const double rtn_rss = jnum(j, "peak_rss_bytes");
+    json_object_put(j);
+    free(out);
+    double rss[2];
+    for (int i = 0; i < 2; i++) {
+        j = run_json("gptq", &out, 0,
+                     "quantize %s -o %s --type q4_0 --method gptq --calib %s --calib-split '\\n\\n' --calib-tokens %d "
+                     "--json",
+                     base, img, calib, i ? 16384 : 2048);
+        rss[i] = jnum(j, "peak_rss_bytes");
+        cr_assert_eq((int)jnum(j, "calibration_tokens"), i ? 16384 : 2048);
+        json_object_put(j);
+        free(out);
+    }
+    cr_log_info("peak RSS: rtn %.1f MB, gptq %.1f MB (2048 tokens), %.1f MB (16384)", rtn_rss / 1e6, rss[0] / 1e6,
+                rss[1] / 1e6);
+    cr_assert_leq(rss[1], 3 * rtn_rss);
+    cr_assert_leq(rss[1], 1.10 * rss[0], "memory grew with the calibration's length");
+    free(base);
+    free(calib);
+    free(held);
+    free(img);
+    test_rmtree(dir);
+}
+
+Test(cli, quantize_policy_recipes_and_errors)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir(), *out;
+    char *base = strdup(test_path(dir, "f32.gguf")), *img = strdup(test_path(dir, "q.gguf")),
+         *recipe = strdup(test_path(dir, "r.json"));
+    cr_assert_eq(run(&out, "convert %s -z %s -o %s", test_path(models, "stories260K.bin"),
+                     test_path(models, "tok512.bin"), base), 0, "%s", out);
+    free(out);
+    const char *r = "{\"tensors\": [{\"match\": \"blk.*.ffn_gate.weight\", \"type\": \"q8_0\"},"
+                    " {\"match\": \"blk.0.*\", \"type\": \"q4_1\"}]}";
+    test_spit(recipe, r, strlen(r));
+    json_object *j = run_json("quantize", &out, 0, "quantize %s -o %s --type q4_0 --recipe %s --json", base, img, recipe);
+    free(out);
+    struct {
+        const char *name, *type, *fallback;
+    } want[] = {{"blk.1.ffn_gate.weight", "q8_0", NULL}, {"blk.0.attn_q.weight", "q4_1", NULL},
+                {"blk.0.ffn_gate.weight", "q8_0", NULL}, {"blk.2.attn_q.weight", "q4_0", NULL},
+                {"token_embd.weight", "q8_0", "embedding"}, {"blk.3.ffn_down.weight", "f16", "whole blocks"},
+                {"blk.3.attn_norm.weight", "f32", NULL}};
+    json_object *ts = json_object_object_get(j, "tensors");
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        int found = 0;
+        for (size_t i = 0; i < json_object_array_length(ts); i++) {
+            json_object *t = json_object_array_get_idx(ts, i);
+            if (strcmp(jstr_of(t, "name", NULL), want[w].name))
+                continue;
+            found = 1;
+            cr_assert_str_eq(jstr_of(t, "type", NULL), want[w].type, "%s", want[w].name);
+            if (want[w].fallback)
+                cr_assert(strstr(jstr_of(t, "fallback", NULL), want[w].fallback), "%s", want[w].name);
+        }
+        cr_assert(found, "%s missing from the report", want[w].name);
+    }
+    json_object_put(j);
+    /* what the report says is what the image holds */
+    j = run_json("inspect", &out, 0, "inspect --json %s", img);
+    free(out);
+    json_object *it = json_object_object_get(j, "tensors");
+    int checked = 0;
+    for (size_t i = 0; i < json_object_array_length(it); i++) {
+        json_object *t = json_object_array_get_idx(it, i);
+        if (!strcmp(jstr_of(t, "name", NULL), "blk.0.attn_q.weight")) {
+            cr_assert_str_eq(jstr_of(t, "type", NULL), "q4_1");
+            checked++;
+        }
+        if (!strcmp(jstr_of(t, "name", NULL), "blk.4.ffn_gate.weight")) {
+            cr_assert_str_eq(jstr_of(t, "type", NULL), "q8_0");
+            checked++;
+        }
+    }
+    cr_assert_eq(checked, 2);
+    json_object_put(j);
+    /* errors: GPTQ without calibration, a broken recipe, an unknown type */
+    cr_assert_eq(run(&out, "quantize %s -o %s --type q4_0 --method gptq", base, img), 2, "%s", out);
+    cr_assert(strstr(out, "--calib"), "%s", out);
+    free(out);
+    test_spit(recipe, "{\"tensors\": [{\"type\": \"q4_0\"}]}", 31);
+    cr_assert_eq(run(&out, "quantize %s -o %s --type q4_0 --recipe %s", base, img, recipe), 2, "%s", out);
+    cr_assert(strstr(out, "match"), "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "quantize %s -o %s --type q3_k", base, img), 2, "%s", out);
+    free(out);
+    free(base);
+    free(img);
+    free(recipe);
+    test_rmtree(dir);
+}
+
 Test(cli, bench_reports_json)
 {
     NEED_SHARED(models);

@@ -1,0 +1,163 @@
+/* gptq.c - GPTQ quantization of one matrix (sl_gptq.h). */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_gptq.h"
+#include "sl_grid.h"
+#include "sl_types.h"
+
+/* U = the upper Cholesky factor of H^-1, in place over H (the lower part
+ * is left as garbage).  LAPACK's factorizations; false when H is not
+ * positive definite. */
+static bool inverse_cholesky_upper(float *H, int k)
+{
+    if (LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'L', k, H, k) != 0)
+        return false;
+    if (LAPACKE_spotri(LAPACK_ROW_MAJOR, 'L', k, H, k) != 0)
+        return false;
+    for (int i = 0; i < k; i++) /* spotri fills one triangle */
+        for (int j = i + 1; j < k; j++)
+            H[(size_t)i * k + j] = H[(size_t)j * k + i];
+    return LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'U', k, H, k) == 0;
+}
+
+static int by_diag_desc(const void *a, const void *b, void *ctx)
+{
+    const float *d = ctx;
+    const float x = d[*(const int *)a], y = d[*(const int *)b];
+    return x > y ? -1 : x < y ? 1 : (*(const int *)a - *(const int *)b);
+}
+
+sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, const sl_gptq_opts *o, void *out,
+                           sl_err *err)
+{
+    if (!sl_grid_supported(type) || k % SL_QK || rows <= 0)
+        return sl_err_set(err, SL_EUNSUPPORTED, "GPTQ targets q8_0, q4_0 and q4_1 with rows of whole blocks");
+    const float damp = o && o->damp > 0 ? o->damp : 0.01f;
+    const int B = o && o->block > 0 ? o->block : 128;
+    const bool act = o && o->act_order;
+    const size_t kk = (size_t)k * (size_t)k;
+    const int nb = k / SL_QK;
+    float *H0 = malloc(sizeof(float) * kk), *E = malloc(sizeof(float) * (size_t)rows * (size_t)B);
+    int *perm = malloc(sizeof(int) * (size_t)k);
+    float *diag = malloc(sizeof(float) * (size_t)k), *tmp = malloc(sizeof(float) * kk);
+    sl_grid *grids = malloc(sizeof(sl_grid) * (size_t)rows * (size_t)nb);
+    int8_t *q = malloc((size_t)rows * (size_t)k);
+    sl_status st = H0 && E && perm && diag && tmp && grids && q ? SL_OK : sl_err_set(err, SL_ENOMEM, "out of memory for GPTQ (k = %d)", k);
+    if (st)
+        goto out;
+    /* Dead inputs (never nonzero in calibration) carry no information:
+     * their weights are zeroed and H kept invertible. */
+    for (int j = 0; j < k; j++)
+        if (H[(size_t)j * k + j] == 0.0f) {
+            H[(size_t)j * k + j] = 1.0f;
+            for (int r = 0; r < rows; r++)
+                W[(size_t)r * k + j] = 0.0f;
+        }
+    /* Static grids for act-order come from the weights as given. */
+    if (act)
+        for (int r = 0; r < rows && !st; r++)
+            for (int b = 0; b < nb && !st; b++)
+                st = sl_grid_make(type, W + (size_t)r * k + (size_t)b * SL_QK, &grids[(size_t)r * nb + b], err);
+    for (int j = 0; j < k; j++) {
+        perm[j] = j;
+        diag[j] = H[(size_t)j * k + j];
+    }
+    if (act) {
+        qsort_r(perm, (size_t)k, sizeof *perm, by_diag_desc, diag);
+        for (int a = 0; a < k; a++) /* H and W columns into the new order */
+            for (int b = 0; b < k; b++)
+                tmp[(size_t)a * k + b] = H[(size_t)perm[a] * k + perm[b]];
+        memcpy(H, tmp, sizeof(float) * kk);
+        for (int r = 0; r < rows; r++) {
+            float *w = W + (size_t)r * k;
+            for (int j = 0; j < k; j++)
+                tmp[j] = w[perm[j]];
+            memcpy(w, tmp, sizeof(float) * (size_t)k);
+        }
+    }
+    memcpy(H0, H, sizeof(float) * kk);
+    double mean = 0.0;
+    for (int j = 0; j < k; j++)
+        mean += H[(size_t)j * k + j];
+    mean /= k;
+    /* Damping grows tenfold until the factorization succeeds. */
+    bool ok = false;
+    for (int tries = 0; tries < 6 && !st && !ok; tries++) {
+        memcpy(H, H0, sizeof(float) * kk);
+        const float lambda = (float)(damp * pow(10.0, tries) * (mean > 0 ? mean : 1.0));
+        for (int j = 0; j < k; j++)
+            H[(size_t)j * k + j] += lambda;
+        ok = inverse_cholesky_upper(H, k);
+    }
+    if (!st && !ok)
+        st = sl_err_set(err, SL_ERANGE, "the input Hessian (k = %d) stays singular with damping up to 1000x", k);
+    const float *U = H;
+    for (int i1 = 0; i1 < k && !st; i1 += B) {
+        const int i2 = i1 + B < k ? i1 + B : k, w = i2 - i1;
+        for (int j = i1; j < i2 && !st; j++) {
+            const int p = perm[j], b = p / SL_QK;
+            /* in natural order a block's grid is set when its first column
+             * comes up, from the weights as updated so far */
+            if (!act && p % SL_QK == 0)
+                for (int r = 0; r < rows && !st; r++)
+                    st = sl_grid_make(type, W + (size_t)r * k + j, &grids[(size_t)r * nb + b], err);
+            const float ujj = U[(size_t)j * k + j];
+            for (int r = 0; r < rows && !st; r++) {
+                float *wr = W + (size_t)r * k;
+                const sl_grid *g = &grids[(size_t)r * nb + b];
+                const int qi = sl_grid_quant(g, wr[j]);
+                q[(size_t)r * k + p] = (int8_t)qi;
+                const float e = (wr[j] - sl_grid_value(g, qi)) / ujj;
+                const float *uj = U + (size_t)j * k;
+                for (int c = j + 1; c < i2; c++)
+                    wr[c] -= e * uj[c];
+                E[(size_t)r * w + (j - i1)] = e;
+            }
+        }
+        if (!st && i2 < k) /* the block's errors onto every later column at once */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, k - i2, w, -1.0f, E, w,
+                        U + (size_t)i1 * k + i2, k, 1.0f, W + i2, k);
+    }
+    const size_t bb = sl_type_get(type)->block_bytes;
+    for (int r = 0; r < rows && !st; r++)
+        for (int b = 0; b < nb; b++)
+            sl_grid_pack(type, &grids[(size_t)r * nb + b], q + (size_t)r * k + (size_t)b * SL_QK,
+                         (uint8_t *)out + ((size_t)r * nb + b) * bb);
+out:
+    free(H0);
+    free(E);
+    free(perm);
+    free(diag);
+    free(tmp);
+    free(grids);
+    free(q);
+    return st;
+}
+
+double sl_output_error(const float *W, const float *Wq, int rows, int k, const float *H)
+{
+    /* sum_r d_r H d_r^T over sum_r w_r H w_r^T, d = Wq - W */
+    float *d = malloc(sizeof(float) * (size_t)k), *hd = malloc(sizeof(float) * (size_t)k);
+    if (!d || !hd) {
+        free(d);
+        free(hd);
+        return NAN;
+    }
+    double num = 0.0, den = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *w = W + (size_t)r * k, *wq = Wq + (size_t)r * k;
+        for (int i = 0; i < k; i++)
+            d[i] = wq[i] - w[i];
+        cblas_ssymv(CblasRowMajor, CblasUpper, k, 1.0f, H, k, d, 1, 0.0f, hd, 1);
+        num += cblas_sdot(k, d, 1, hd, 1);
+        cblas_ssymv(CblasRowMajor, CblasUpper, k, 1.0f, H, k, w, 1, 0.0f, hd, 1);
+        den += cblas_sdot(k, w, 1, hd, 1);
+    }
+    free(d);
+    free(hd);
+    return den > 0 ? num / den : 0.0;
+}
