@@ -415,8 +415,10 @@ Test(cli, quantize_gptq_and_awq_beat_rtn_on_stories260K, .timeout = 600)
     }
     cr_log_info("peak RSS: rtn %.1f MB, gptq %.1f MB (2048 tokens), %.1f MB (16384)", rtn_rss / 1e6, rss[0] / 1e6,
                 rss[1] / 1e6);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's shadow memory and quarantine make RSS meaningless */
     cr_assert_leq(rss[1], 3 * rtn_rss);
     cr_assert_leq(rss[1], 1.10 * rss[0], "memory grew with the calibration's length");
+#endif
     free(base);
     free(calib);
     free(held);
