@@ -401,9 +401,18 @@ static sl_status quantize_tensor(qrun *q, int i, const sl_calib *c, sl_err *err)
                 st = sl_dequantize_row(p->type, out + (size_t)r * rb, w + (size_t)r * k, (uint64_t)k, err);
             if (!st && p->method == M_GPTQ) {
                 p->err = sl_output_error(orig, w, rows, k, H);
-                float *rt = malloc(sizeof(float) * (size_t)k * (size_t)rows);
-                if (rt && sl_rtn_roundtrip(p->type, orig, rows, k, rt, err) == SL_OK)
-                    p->err_rtn = sl_output_error(orig, rt, rows, k, H);
+                /* RTN's error on the same inputs, 512 rows at a time */
+                float *rt = malloc(sizeof(float) * (size_t)k * 512);
+                double num = 0.0, den = 0.0;
+                for (int r0 = 0; rt && r0 < rows; r0 += 512) {
+                    const int n = rows - r0 < 512 ? rows - r0 : 512;
+                    double a, b;
+                    if (sl_rtn_roundtrip(p->type, orig + (size_t)r0 * k, n, k, rt, err))
+                        break;
+                    sl_output_error_parts(orig + (size_t)r0 * k, rt, n, k, H, &a, &b);
+                    num += a, den += b;
+                }
+                p->err_rtn = rt && den > 0 ? num / den : -1;
                 free(rt);
             }
         }
@@ -622,28 +631,28 @@ int sl_cmd_quantize(int argc, char **argv)
             fprintf(stderr, "sluice: calibration: %s\n", err.msg);
             goto out;
         }
-        for (int l = l0; l <= l1 && l < n_layers; l++)
-            if (need_awq && awq_layer(&q, cal, l, &err)) {
-                fprintf(stderr, "sluice: %s\n", err.msg);
-                goto out;
-            }
-        for (uint32_t i = 0; i < src.n_tensors; i++) {
-            const plan *p = &q.p[i];
-            const sl_src_tensor *t = &src.tensors[i];
-            const bool mine = p->layer >= l0 && p->layer <= l1;
-            const bool last_group = l1 == n_layers;
-            /* linear layers in their group; everything else in the last */
-            if (!(mine || (p->layer < 0 && last_group)))
-                continue;
-            if (t->n_dims == 1 && q.fw[i]) { /* a norm AWQ folded scales into */
-                if (commit_floats(&q, (int)i, &err))
-                    goto fail;
-                continue;
-            }
-            if (t->n_dims > 1 && (p->method != M_RTN || q.fw[i] || p->type != t->type) && p->layer >= 0)
-                if (quantize_tensor(&q, (int)i, cal, &err))
-                    goto fail;
+        if (l1 == n_layers) { /* the last pass: the engine's own mapping of the input can go */
+            sl_engine_destroy(e);
+            e = NULL;
+            sl_model_close(m);
+            m = NULL;
         }
+        /* layer by layer, so only one layer's float weights are held */
+        for (int l = l0; l <= l1; l++) {
+            if (need_awq && l < n_layers && awq_layer(&q, cal, l, &err))
+                goto fail;
+            for (uint32_t i = 0; i < src.n_tensors; i++) {
+                const plan *p = &q.p[i];
+                const sl_src_tensor *t = &src.tensors[i];
+                if (p->layer == l && t->n_dims > 1 && (p->method != M_RTN || q.fw[i] || p->type != t->type) &&
+                    quantize_tensor(&q, (int)i, cal, &err))
+                    goto fail;
+            }
+        }
+        if (l1 == n_layers) /* the norms AWQ folded scales into */
+            for (uint32_t i = 0; i < src.n_tensors; i++)
+                if (src.tensors[i].n_dims == 1 && q.fw[i] && commit_floats(&q, (int)i, &err))
+                    goto fail;
         sl_calib_free(cal);
         cal = NULL;
         l0 = l1 + 1;

@@ -138,26 +138,41 @@ out:
     return st;
 }
 
-double sl_output_error(const float *W, const float *Wq, int rows, int k, const float *H)
+#define ERR_ROWS 512 /* rows per product: bounded scratch for a 32000-row classifier */
+
+void sl_output_error_parts(const float *W, const float *Wq, int rows, int k, const float *H, double *num, double *den)
 {
-    /* sum_r d_r H d_r^T over sum_r w_r H w_r^T, d = Wq - W */
-    float *d = malloc(sizeof(float) * (size_t)k), *hd = malloc(sizeof(float) * (size_t)k);
-    if (!d || !hd) {
+    /* sum_r d_r H d_r^T and sum_r w_r H w_r^T (d = Wq - W), a block of rows
+     * per matrix product: (D H) . D summed */
+    const int br = rows < ERR_ROWS ? rows : ERR_ROWS;
+    float *d = malloc(sizeof(float) * (size_t)br * (size_t)k), *dh = malloc(sizeof(float) * (size_t)br * (size_t)k);
+    *num = *den = 0.0;
+    if (!d || !dh) {
         free(d);
-        free(hd);
-        return NAN;
+        free(dh);
+        *num = NAN;
+        return;
     }
-    double num = 0.0, den = 0.0;
-    for (int r = 0; r < rows; r++) {
-        const float *w = W + (size_t)r * k, *wq = Wq + (size_t)r * k;
-        for (int i = 0; i < k; i++)
-            d[i] = wq[i] - w[i];
-        cblas_ssymv(CblasRowMajor, CblasUpper, k, 1.0f, H, k, d, 1, 0.0f, hd, 1);
-        num += cblas_sdot(k, d, 1, hd, 1);
-        cblas_ssymv(CblasRowMajor, CblasUpper, k, 1.0f, H, k, w, 1, 0.0f, hd, 1);
-        den += cblas_sdot(k, w, 1, hd, 1);
+    for (int r0 = 0; r0 < rows; r0 += br) {
+        const int n = rows - r0 < br ? rows - r0 : br;
+        const size_t off = (size_t)r0 * (size_t)k, cnt = (size_t)n * (size_t)k;
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t i = 0; i < cnt; i++)
+                d[i] = pass ? W[off + i] : Wq[off + i] - W[off + i];
+            cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, n, k, 1.0f, H, k, d, k, 0.0f, dh, k);
+            double s = 0.0;
+            for (size_t i = 0; i < cnt; i++)
+                s += (double)d[i] * dh[i];
+            *(pass ? den : num) += s;
+        }
     }
     free(d);
-    free(hd);
+    free(dh);
+}
+
+double sl_output_error(const float *W, const float *Wq, int rows, int k, const float *H)
+{
+    double num, den;
+    sl_output_error_parts(W, Wq, rows, k, H, &num, &den);
     return den > 0 ? num / den : 0.0;
 }

@@ -33,5 +33,7 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
  * error of a quantized matrix on the calibration inputs (for reports and
  * tests). Wq: dequantized rows. */
 double sl_output_error(const float *W, const float *Wq, int rows, int k, const float *H);
+/* Its numerator and denominator, to sum over blocks of rows. */
+void sl_output_error_parts(const float *W, const float *Wq, int rows, int k, const float *H, double *num, double *den);
 
 #endif
