@@ -289,6 +289,21 @@ INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
     return _mm512_fmadd_ps(w->m, _mm512_set1_ps(a->ds), acc);
 }
 
+/* A group of 16 rows from row R (nr of them real): each row's address and
+ * the byte offsets the scale gathers use.  Rows past the end repeat the
+ * last one: read, computed, never stored. */
+INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, const uint8_t **rows)
+{
+    int32_t idx[16];
+    for (int r = 0; r < 16; r++) {
+        const int rr = r < nr ? r : nr - 1;
+        if (rows)
+            rows[r] = w + (size_t)(R + rr) * row_bytes;
+        idx[r] = (int32_t)((size_t)rr * row_bytes);
+    }
+    return _mm512_loadu_si512(idx);
+}
+
 /* Tokens per int8 tile: 16 accumulators, 8 quant vectors, the scales and
  * a temporary fit the 32 registers; the transposed block then serves 16
  * tokens. */
@@ -325,13 +340,7 @@ INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
                 const int nr = r1 - R < 16 ? r1 - R : 16;                                                              \
                 const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                       \
                 const uint8_t *rows[16];                                                                               \
-                int32_t idx[16];                                                                                       \
-                for (int r = 0; r < 16; r++) { /* rows past the end repeat the last: read, never stored */             \
-                    const int rr = r < nr ? r : nr - 1;                                                                \
-                    rows[r] = w + (size_t)(R + rr) * row_bytes;                                                        \
-                    idx[r] = (int32_t)((size_t)rr * row_bytes);                                                        \
-                }                                                                                                      \
-                const __m512i vidx = _mm512_loadu_si512(idx);                                                          \
+                const __m512i vidx = row_group(w, row_bytes, R, nr, rows);                                             \
                 const size_t next = R + 16 + 16 <= r1 ? 16 * row_bytes : 0;                                            \
                 for (int t = T0; t < T1; t += IMT) {                                                                   \
                     const act_blk *xs[IMT];                                                                            \
@@ -549,13 +558,7 @@ static void amx_configure(int n)
                 const int nr = r1 - R < 16 ? r1 - R : 16;                                                              \
                 const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                       \
                 const uint8_t *rows[16];                                                                               \
-                int32_t idx[16];                                                                                       \
-                for (int r = 0; r < 16; r++) {                                                                         \
-                    const int rr = r < nr ? r : nr - 1;                                                                \
-                    rows[r] = w + (size_t)(R + rr) * row_bytes;                                                        \
-                    idx[r] = (int32_t)((size_t)rr * row_bytes);                                                        \
-                }                                                                                                      \
-                const __m512i vidx = _mm512_loadu_si512(idx);                                                          \
+                const __m512i vidx = row_group(w, row_bytes, R, nr, rows);                                             \
                 const size_t next = T0 == 0 && R + 32 <= r1 ? 16 * row_bytes : 0;                                     \
                 for (int b0 = 0; b0 < nb; b0 += AMX_CH) {                                                              \
                     const int nc = nb - b0 < AMX_CH ? nb - b0 : AMX_CH;                                                \
@@ -705,10 +708,7 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
             const int nr = r1 - R < 16 ? r1 - R : 16;
             amx_configure(nr); /* tail groups load only their rows */
             const uint8_t *rows0 = w + (size_t)R * row_bytes, *wq = rows0 + 2;
-            int32_t idx[16];
-            for (int r = 0; r < 16; r++)
-                idx[r] = (int32_t)((size_t)(r < nr ? r : nr - 1) * row_bytes);
-            const __m512i vidx = _mm512_loadu_si512(idx);
+            const __m512i vidx = row_group(w, row_bytes, R, nr, NULL);
             const int pf = t0 == 0 && R + AMX_PF_ROWS + 16 <= r1;
             __m512 acc[16];
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
