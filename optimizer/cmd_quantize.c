@@ -7,12 +7,14 @@
  * every token); a recipe overrides any of it per tensor name.  GPTQ and AWQ
  * apply to the linear layers, whose inputs the calibration measures;
  * anything else is quantized by RTN, and every such choice is reported. */
+#include <cblas.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "sl_awq.h"
@@ -503,8 +505,24 @@ static int calib_seqs(const sl_model *m, const char *path, char *split, int ctx,
     return SL_EXIT_OK;
 }
 
+/* Debian 12's OpenBLAS (0.3.21) does not know Sapphire Rapids and later
+ * and falls back to its SSE3 ("Prescott") kernels, at half the speed of
+ * its AVX-512 ones on GPTQ's products.  It picks its kernels when the
+ * library loads, so the only remedy from inside is to run again with
+ * OPENBLAS_CORETYPE set; done once, and only where AVX-512 is there. */
+static void openblas_kernels(char **argv)
+{
+    const char *core = openblas_get_corename();
+    if (getenv("OPENBLAS_CORETYPE") || !core || strcasecmp(core, "prescott") != 0 ||
+        !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw"))
+        return;
+    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) == 0)
+        execv("/proc/self/exe", argv - 1); /* argv[-1] is "sluice"; on failure, carry on as we are */
+}
+
 int sl_cmd_quantize(int argc, char **argv)
 {
+    openblas_kernels(argv);
     enum { O_TYPE = 256, O_METHOD, O_CALIB, O_CSPLIT, O_CTOK, O_CCTX, O_DAMP, O_ACT, O_AWQG, O_RECIPE, O_JSON };
     static const struct option opts[] = {
         {"type", required_argument, 0, O_TYPE},          {"method", required_argument, 0, O_METHOD},
@@ -572,6 +590,7 @@ int sl_cmd_quantize(int argc, char **argv)
     int n_seqs = 0;
     uint32_t *types = NULL;
     long long calib_tokens = 0;
+    double calib_secs = 0.0;
     sl_err err = {0};
     const double t_start = sl_cli_now_us();
     if (recipe && read_recipe(recipe, &rules, &n_rules))
@@ -605,7 +624,10 @@ int sl_cmd_quantize(int argc, char **argv)
     q.tty = !json && isatty(2);
     q.t0 = sl_cli_now_us();
     if (need_calib) {
-        if (sl_model_open(in_path, 0, &m, &err)) {
+        /* the engine reads the very pages the source maps: a second
+         * mapping would hold the input twice while both are touched */
+        sl_gguf *g2 = NULL;
+        if (sl_gguf_parse(src.gguf->base, src.gguf->size, 0, &g2, &err) || sl_model_from_gguf(g2, &m, &err)) {
             fprintf(stderr, "sluice: %s\n", err.msg);
             goto out;
         }
@@ -627,10 +649,12 @@ int sl_cmd_quantize(int argc, char **argv)
                 l1++;
         else
             l1 = n_layers;
+        const double tc = sl_cli_now_us();
         if (need_calib && sl_calib_run(e, seqs, n_seqs, l0, l1, need_awq ? 128 : 0, &cal, &err)) {
             fprintf(stderr, "sluice: calibration: %s\n", err.msg);
             goto out;
         }
+        calib_secs += (sl_cli_now_us() - tc) / 1e6;
         if (l1 == n_layers) { /* the last pass: the engine's own mapping of the input can go */
             sl_engine_destroy(e);
             e = NULL;
@@ -682,6 +706,7 @@ int sl_cmd_quantize(int argc, char **argv)
             json_object_object_add(j, "method", json_object_new_string(method_names[method]));
             json_object_object_add(j, "calibration_tokens", json_object_new_int64(calib_tokens));
             json_object_object_add(j, "seconds", json_object_new_double(secs));
+            json_object_object_add(j, "calibration_seconds", json_object_new_double(calib_secs));
             json_object_object_add(j, "peak_rss_bytes", json_object_new_int64((int64_t)sl_cli_peak_rss()));
             json_object *ta = json_object_new_array();
             for (uint32_t i = 0; i < src.n_tensors; i++) {
