@@ -6,6 +6,10 @@
 
 #include "sl_calib.h"
 
+const sl_linear_role sl_linear_roles[SL_LINEAR_ROLES] = {
+    {"attn_q", SL_TAP_ATTN_IN}, {"attn_k", SL_TAP_ATTN_IN}, {"attn_v", SL_TAP_ATTN_IN}, {"attn_output", SL_TAP_WO_IN},
+    {"ffn_gate", SL_TAP_FFN_IN}, {"ffn_up", SL_TAP_FFN_IN}, {"ffn_down", SL_TAP_DOWN_IN}};
+
 static int slot_index(int layer, sl_tap_point at) { return layer * SL_TAP_COUNT + (int)at; }
 
 static void calib_tap(void *ctx, int layer, sl_tap_point at, const float *x, int nt, int k)
@@ -15,21 +19,25 @@ static void calib_tap(void *ctx, int layer, sl_tap_point at, const float *x, int
         return;
     sl_calib_slot *s = &c->slots[slot_index(layer, at)];
     if (!s->k) {
-        s->H = calloc((size_t)k * (size_t)k, sizeof *s->H);
-        s->abs_sum = calloc((size_t)k, sizeof *s->abs_sum);
+        if (c->gram) {
+            s->H = calloc((size_t)k * (size_t)k, sizeof *s->H);
+            s->abs_sum = calloc((size_t)k, sizeof *s->abs_sum);
+        }
         s->sample = c->max_sample ? malloc(sizeof(float) * (size_t)c->max_sample * (size_t)k) : NULL;
-        if (!s->H || !s->abs_sum || (c->max_sample && !s->sample)) {
+        if ((c->gram && (!s->H || !s->abs_sum)) || (c->max_sample && !s->sample)) {
             c->oom = 1;
             return;
         }
         s->k = k;
     }
-    /* H += X^T X (upper triangle; the lower is filled at the end) */
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, k, nt, 1.0f, x, k, 1.0f, s->H, k);
-    for (int t = 0; t < nt; t++) {
-        const float *xt = x + (size_t)t * (size_t)k;
-        for (int i = 0; i < k; i++)
-            s->abs_sum[i] += fabsf(xt[i]);
+    if (c->gram) {
+        /* H += X^T X (upper triangle; the lower is filled at the end) */
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, k, nt, 1.0f, x, k, 1.0f, s->H, k);
+        for (int t = 0; t < nt; t++) {
+            const float *xt = x + (size_t)t * (size_t)k;
+            for (int i = 0; i < k; i++)
+                s->abs_sum[i] += fabsf(xt[i]);
+        }
     }
     const int take = nt < c->max_sample - s->n_sample ? nt : c->max_sample - s->n_sample;
     if (take > 0) {
@@ -51,8 +59,8 @@ uint64_t sl_calib_bytes(const sl_model *m, int l0, int l1, int max_sample)
     return b;
 }
 
-sl_status sl_calib_run(sl_engine *e, const sl_eval_seq *seqs, int n_seqs, int l0, int l1, int max_sample, sl_calib **out,
-                       sl_err *err)
+sl_status sl_calib_run(sl_engine *e, const sl_eval_seq *seqs, int n_seqs, int l0, int l1, int max_sample, bool gram,
+                       sl_calib **out, sl_err *err)
 {
     *out = NULL;
     const sl_model *m = sl_engine_model(e);
@@ -63,6 +71,7 @@ sl_status sl_calib_run(sl_engine *e, const sl_eval_seq *seqs, int n_seqs, int l0
     c->l0 = l0;
     c->l1 = l1;
     c->max_sample = max_sample;
+    c->gram = gram;
     c->slots = calloc((size_t)(m->n_layers + 1) * SL_TAP_COUNT, sizeof *c->slots);
     if (!c->slots) {
         free(c);
@@ -78,7 +87,7 @@ sl_status sl_calib_run(sl_engine *e, const sl_eval_seq *seqs, int n_seqs, int l0
         sl_calib_free(c);
         return st;
     }
-    for (int i = 0; i < (m->n_layers + 1) * SL_TAP_COUNT; i++) {
+    for (int i = 0; gram && i < (m->n_layers + 1) * SL_TAP_COUNT; i++) {
         sl_calib_slot *s = &c->slots[i];
         for (int a = 0; a < s->k; a++)
             for (int b = 0; b < a; b++)

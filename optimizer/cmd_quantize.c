@@ -133,16 +133,10 @@ static int linear_role(const char *name, int n_layers, bool tied, int *layer, sl
     char what[32];
     if (sscanf(name, "blk.%d.%31[a-z_].weight%n", &l, what, &n) != 2 || name[n] != '\0' || l < 0 || l >= n_layers)
         return 0;
-    static const struct {
-        const char *w;
-        sl_tap_point at;
-    } roles[] = {{"attn_q", SL_TAP_ATTN_IN}, {"attn_k", SL_TAP_ATTN_IN},  {"attn_v", SL_TAP_ATTN_IN},
-                 {"attn_output", SL_TAP_WO_IN}, {"ffn_gate", SL_TAP_FFN_IN}, {"ffn_up", SL_TAP_FFN_IN},
-                 {"ffn_down", SL_TAP_DOWN_IN}};
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-        if (strcmp(what, roles[i].w) == 0) {
+    for (int i = 0; i < SL_LINEAR_ROLES; i++)
+        if (strcmp(what, sl_linear_roles[i].name) == 0) {
             *layer = l;
-            *at = roles[i].at;
+            *at = sl_linear_roles[i].at;
             return 1;
         }
     return 0;
@@ -209,16 +203,13 @@ static void make_plans(sl_model_src *src, uint32_t type, int method, const rule 
 static float *load_float(const sl_src_tensor *t, sl_err *err)
 {
     const uint64_t k = t->ne[0], rows = t->ne[1] * t->ne[2] * t->ne[3];
-    uint64_t rb;
-    if (sl_type_row_bytes(t->type, k, &rb, err))
-        return NULL;
     float *w = malloc(sizeof(float) * (size_t)(k * rows));
     if (!w) {
         sl_err_set(err, SL_ENOMEM, "out of memory for %s", t->name);
         return NULL;
     }
     for (uint64_t r = 0; r < rows; r++)
-        if (sl_dequantize_row(t->type, t->data + r * rb, w + r * k, k, err)) {
+        if (sl_src_row_f32(t, r, w + r * k, err)) {
             free(w);
             return NULL;
         }
@@ -259,21 +250,15 @@ static float *weights(qrun *q, int i, sl_err *err)
 static sl_status awq_layer(qrun *q, const sl_calib *c, int l, sl_err *err)
 {
     const sl_model_src *s = q->src;
-    char nm[8][64];
-    static const char *const names[8] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
-                                         "attn_norm"};
-    int idx[8];
-    for (int i = 0; i < 8; i++) {
-        snprintf(nm[i], sizeof nm[i], "blk.%d.%s.weight", l, names[i]);
-        idx[i] = find_tensor(s, nm[i]);
-        if (idx[i] < 0)
-            return sl_err_set(err, SL_ENOTFOUND, "AWQ: %s is missing", nm[i]);
+    /* the layer's linear layers in sl_linear_roles' order, then its norms */
+    int idx[SL_LINEAR_ROLES + 2];
+    for (int i = 0; i < SL_LINEAR_ROLES + 2; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "blk.%d.%s.weight", l,
+                 i < SL_LINEAR_ROLES ? sl_linear_roles[i].name : i == SL_LINEAR_ROLES ? "attn_norm" : "ffn_norm");
+        if ((idx[i] = find_tensor(s, nm)) < 0)
+            return sl_err_set(err, SL_ENOTFOUND, "AWQ: %s is missing", nm);
     }
-    char fn[64];
-    snprintf(fn, sizeof fn, "blk.%d.ffn_norm.weight", l);
-    const int ffn_norm = find_tensor(s, fn);
-    if (ffn_norm < 0)
-        return sl_err_set(err, SL_ENOTFOUND, "AWQ: %s is missing", fn);
     const bool mha = s->hp.n_heads == s->hp.n_kv_heads;
     /* groups: consumers, the input, the producer to fold 1/s into (a norm
      * vector, or the rows of a matrix) */
@@ -284,7 +269,7 @@ static sl_status awq_layer(qrun *q, const sl_calib *c, int l, sl_err *err)
         bool fold_rows;
     } groups[4] = {{{idx[0], idx[1], idx[2]}, 3, SL_TAP_ATTN_IN, idx[7], false},
                    {{idx[3]}, 1, SL_TAP_WO_IN, idx[2], true},
-                   {{idx[4], idx[5]}, 2, SL_TAP_FFN_IN, ffn_norm, false},
+                   {{idx[4], idx[5]}, 2, SL_TAP_FFN_IN, idx[8], false},
                    {{idx[6]}, 1, SL_TAP_DOWN_IN, idx[5], true}};
     for (int g = 0; g < 4; g++) {
         if (g == 1 && !mha) /* GQA: a value channel feeds several heads' outputs */
@@ -650,7 +635,7 @@ int sl_cmd_quantize(int argc, char **argv)
         else
             l1 = n_layers;
         const double tc = sl_cli_now_us();
-        if (need_calib && sl_calib_run(e, seqs, n_seqs, l0, l1, need_awq ? 128 : 0, &cal, &err)) {
+        if (need_calib && sl_calib_run(e, seqs, n_seqs, l0, l1, need_awq ? 128 : 0, true, &cal, &err)) {
             fprintf(stderr, "sluice: calibration: %s\n", err.msg);
             goto out;
         }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sl_calib.h"
 #include "sl_quality_write.h"
 #include "sl_types.h"
 #include "sluice_cli.h"
@@ -30,35 +31,6 @@ static void usage(FILE *f)
 }
 
 /* ---- per-linear output error ------------------------------------------ */
-
-/* Inputs of every product, as the base computes them: up to max_tokens
- * rows per (layer, tap point). */
-typedef struct capture {
-    int max_tokens;
-    int n_slots;
-    float **x;
-    int *n, *k;
-    int oom;
-} capture;
-
-static void capture_tap(void *ctx, int layer, sl_tap_point at, const float *x, int nt, int k)
-{
-    capture *c = ctx;
-    const int i = layer * SL_TAP_COUNT + (int)at;
-    if (i < 0 || i >= c->n_slots || c->oom)
-        return;
-    if (!c->x[i]) {
-        c->x[i] = malloc(sizeof(float) * (size_t)c->max_tokens * (size_t)k);
-        if (!c->x[i]) {
-            c->oom = 1;
-            return;
-        }
-        c->k[i] = k;
-    }
-    const int take = nt < c->max_tokens - c->n[i] ? nt : c->max_tokens - c->n[i];
-    memcpy(c->x[i] + (size_t)c->n[i] * (size_t)k, x, sizeof(float) * (size_t)take * (size_t)k);
-    c->n[i] += take;
-}
 
 typedef struct lin_err {
     char name[48];
@@ -98,63 +70,46 @@ static int by_rel_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Runs sequences through the base with the capture tap until max_tokens
- * tokens are in, then measures every linear layer; errs sorted worst
+/* Runs sequences through the base, keeping up to max_tokens inputs of
+ * every product, then measures every linear layer; errs sorted worst
  * first. */
 static sl_status layer_errors(sl_engine *be, const sl_model *bm, const sl_model *cm, const sl_eval_seq *seqs,
                               int n_seqs, int max_tokens, lin_err **errs_out, int *n_out, sl_err *err)
 {
     *errs_out = NULL;
     *n_out = 0;
-    capture cap = {.max_tokens = max_tokens, .n_slots = (bm->n_layers + 1) * SL_TAP_COUNT};
-    cap.x = calloc((size_t)cap.n_slots, sizeof *cap.x);
-    cap.n = calloc((size_t)cap.n_slots, sizeof *cap.n);
-    cap.k = calloc((size_t)cap.n_slots, sizeof *cap.k);
-    const int n_lin = bm->n_layers * 7 + 1;
-    lin_err *e = calloc((size_t)n_lin, sizeof *e);
-    sl_status st = cap.x && cap.n && cap.k && e ? SL_OK : sl_err_set(err, SL_ENOMEM, "out of memory");
+    lin_err *e = calloc((size_t)bm->n_layers * SL_LINEAR_ROLES + 1, sizeof *e);
+    if (!e)
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
     int used = 0, tokens = 0;
     while (used < n_seqs && tokens < max_tokens)
         tokens += seqs[used++].n;
-    if (!st) {
-        sl_eval_result r;
-        sl_engine_set_tap(be, capture_tap, &cap);
-        st = sl_eval_run(be, NULL, seqs, used, &r, err);
-        sl_engine_set_tap(be, NULL, NULL);
-        if (!st && cap.oom)
-            st = sl_err_set(err, SL_ENOMEM, "out of memory capturing layer inputs");
-    }
+    sl_calib *cap = NULL;
+    sl_status st = sl_calib_run(be, seqs, used, 0, bm->n_layers, max_tokens, false, &cap, err);
     int n = 0;
     for (int l = 0; l <= bm->n_layers && !st; l++) {
-        static const char *const names[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
-                                             "ffn_down"};
-        static const sl_tap_point at[7] = {SL_TAP_ATTN_IN, SL_TAP_ATTN_IN, SL_TAP_ATTN_IN, SL_TAP_WO_IN,
-                                           SL_TAP_FFN_IN,  SL_TAP_FFN_IN,  SL_TAP_DOWN_IN};
-        for (int j = 0; j < (l < bm->n_layers ? 7 : 1) && !st; j++) {
+        for (int j = 0; j < (l < bm->n_layers ? SL_LINEAR_ROLES : 1) && !st; j++) {
             const sl_wmat *wb, *wc;
             sl_tap_point p;
             if (l == bm->n_layers) {
                 wb = &bm->output, wc = &cm->output, p = SL_TAP_OUT_IN;
                 snprintf(e[n].name, sizeof e[n].name, "output");
             } else {
+                /* in sl_linear_roles' order */
                 const sl_layer *B = &bm->layers[l], *C = &cm->layers[l];
-                const sl_wmat *bw[7] = {&B->wq, &B->wk, &B->wv, &B->wo, &B->w_gate, &B->w_up, &B->w_down};
-                const sl_wmat *cw[7] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down};
-                wb = bw[j], wc = cw[j], p = at[j];
-                snprintf(e[n].name, sizeof e[n].name, "blk.%d.%s", l, names[j]);
+                const sl_wmat *bw[SL_LINEAR_ROLES] = {&B->wq, &B->wk, &B->wv, &B->wo, &B->w_gate, &B->w_up, &B->w_down};
+                const sl_wmat *cw[SL_LINEAR_ROLES] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down};
+                wb = bw[j], wc = cw[j], p = sl_linear_roles[j].at;
+                snprintf(e[n].name, sizeof e[n].name, "blk.%d.%s", l, sl_linear_roles[j].name);
             }
-            const int slot = l * SL_TAP_COUNT + (int)p;
-            if (!cap.x[slot] || cap.k[slot] != wb->cols)
+            const sl_calib_slot *s = sl_calib_slot_for(cap, l, p);
+            if (!s || s->k != wb->cols)
                 continue;
-            st = matrix_error(wb, wc, cap.x[slot], cap.n[slot], &e[n].rel, err);
+            st = matrix_error(wb, wc, s->sample, s->n_sample, &e[n].rel, err);
             n++;
         }
     }
-    for (int i = 0; i < cap.n_slots && cap.x; i++)
-        free(cap.x[i]);
-    free(cap.x);
-    free(cap.n);
-    free(cap.k);
+    sl_calib_free(cap);
     if (st) {
         free(e);
         return st;

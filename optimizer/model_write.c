@@ -134,10 +134,8 @@ static uint64_t src_row(const sl_src_tensor *t, uint64_t r)
     return h * hd + (i % 2) * (hd / 2) + i / 2;
 }
 
-/* Output row r of a tensor as floats. */
-static sl_status read_row_f32(const fill_ctx *c, uint64_t r, float *out, sl_err *err)
+sl_status sl_src_row_f32(const sl_src_tensor *t, uint64_t r, float *out, sl_err *err)
 {
-    const sl_src_tensor *t = c->t;
     const uint64_t ncols = t->ne[0], sr = src_row(t, r);
     if (t->rows)
         return t->rows(t, sr, 1, out, err);
@@ -151,7 +149,9 @@ static sl_status read_row_f32(const fill_ctx *c, uint64_t r, float *out, sl_err 
         }
         return SL_OK;
     }
-    return sl_dequantize_row(t->type, t->data + sr * c->in_row_bytes, out, ncols, err);
+    uint64_t rb;
+    sl_status st = sl_type_row_bytes(t->type, ncols, &rb, err);
+    return st ? st : sl_dequantize_row(t->type, t->data + sr * rb, out, ncols, err);
 }
 
 static sl_status fill_rows(void *vctx, const char *name, uint64_t row0, uint64_t n, void *dst, sl_err *err)
@@ -172,7 +172,7 @@ static sl_status fill_rows(void *vctx, const char *name, uint64_t row0, uint64_t
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     sl_status st = SL_OK;
     for (uint64_t r = 0; r < n && !st; r++) {
-        st = read_row_f32(c, row0 + r, row, err);
+        st = sl_src_row_f32(t, row0 + r, row, err);
         if (!st)
             st = sl_quantize_row(c->out_type, row, (uint8_t *)dst + r * c->out_row_bytes, ncols, err);
         if (st)

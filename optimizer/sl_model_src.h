@@ -93,6 +93,10 @@ sl_status sl_vocab_from_llama2c(const char *path, uint32_t vocab_size, sl_vocab 
 sl_status sl_vocab_from_hf(const char *path, uint32_t vocab_size, sl_vocab *v, sl_err *err);
 void sl_vocab_free(sl_vocab *v);
 
+/* Row r of a tensor (in output order: RoPE rows permuted for Hugging Face
+ * sources) as ne[0] floats, whatever the source holds. */
+sl_status sl_src_row_f32(const sl_src_tensor *t, uint64_t r, float *out, sl_err *err);
+
 /* The per-tensor type policy: 1-D tensors (norms) stay f32; a matrix whose
  * rows are not whole blocks of the requested type falls back to f16.  why
  * receives a short reason when the result differs from the request. */
