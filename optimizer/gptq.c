@@ -43,10 +43,12 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
     const int nb = k / SL_QK;
     float *H0 = malloc(sizeof(float) * kk), *E = malloc(sizeof(float) * (size_t)rows * (size_t)B);
     int *perm = malloc(sizeof(int) * (size_t)k);
-    float *diag = malloc(sizeof(float) * (size_t)k), *tmp = malloc(sizeof(float) * kk);
+    float *diag = malloc(sizeof(float) * (size_t)k), *tmp = act ? malloc(sizeof(float) * kk) : NULL; /* permutes */
     sl_grid *grids = malloc(sizeof(sl_grid) * (size_t)rows * (size_t)nb);
     int8_t *q = malloc((size_t)rows * (size_t)k);
-    sl_status st = H0 && E && perm && diag && tmp && grids && q ? SL_OK : sl_err_set(err, SL_ENOMEM, "out of memory for GPTQ (k = %d)", k);
+    sl_status st = H0 && E && perm && diag && (tmp || !act) && grids && q
+                       ? SL_OK
+                       : sl_err_set(err, SL_ENOMEM, "out of memory for GPTQ (k = %d)", k);
     if (st)
         goto out;
     /* Dead inputs (never nonzero in calibration) carry no information:
