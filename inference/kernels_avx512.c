@@ -488,8 +488,9 @@ typedef struct amx_cfg {
     uint8_t rows[16];
 } amx_cfg;
 
-/* The tile shapes for n tokens, loaded only when n changes (the
- * configuration is per thread and survives context switches). */
+/* The tile shapes for n rows of A and C (tokens, or Q8_0's weight rows),
+ * loaded only when n changes (the configuration is per thread and
+ * survives context switches). */
 static _Thread_local int amx_rows;
 
 static void amx_configure(int n)
@@ -512,15 +513,14 @@ static void amx_configure(int n)
     amx_rows = n;
 }
 
-#define DP_SU(c, a, b) _tile_dpbsud(c, a, b) /* signed activations x unsigned nibbles */
-
-/* Block b0 + c's product into C tile CT (tile numbers are immediates). */
-#define AMX_ISSUE(DP, CT, AT, BT, c)                                                                                   \
+/* Block b0 + c's product into C tile CT (tile numbers are immediates):
+ * signed activations x unsigned nibbles. */
+#define AMX_ISSUE(CT, AT, BT, c)                                                                                       \
     do {                                                                                                               \
         _tile_loadd(BT, ch.g[c], 64);                                                                                  \
         _tile_loadd(AT, xt + (size_t)(b0 + (c)) * sizeof(act_blk), (long)x_stride);                                    \
         _tile_zero(CT);                                                                                                \
-        DP(CT, AT, BT);                                                                                                \
+        _tile_dpbsud(CT, AT, BT);                                                                                      \
     } while (0)
 
 /* Block b0 + c's int32 sums (in CB) into the 16 tokens' accumulators,
@@ -538,9 +538,9 @@ static void amx_configure(int n)
         }                                                                                                              \
     } while (0)
 
-/* T: type; PREP: block preparation; DP: tile product; C: the correction
+/* T: type (prep_T prepares its blocks); C: the correction
  * (an act_blk field, or 0); HAS_M: Q4_1's offset term. */
-#define AMX_GEMM(T, BT, PREP, DP, C, HAS_M)                                                                            \
+#define AMX_GEMM(T, BT, C, HAS_M)                                                                                      \
     static void gemm_amx_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride,      \
                              int nt, int k, float *y, int ldy)                                                         \
     {                                                                                                                  \
@@ -567,7 +567,7 @@ static void amx_configure(int n)
                             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                      \
                                 _mm_prefetch((const char *)rows[r] + next + (size_t)(b0 + c) * sizeof(BT), _MM_HINT_T0); \
                         wblk wv;                                                                                       \
-                        PREP(rows, vidx, b0 + c, &wv);                                                                 \
+                        prep_##T(rows, vidx, b0 + c, &wv);                                                             \
                         _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)                                            \
                             _mm512_store_si512(&ch.g[c][i], wv.g[i]);                                                   \
                         _mm512_store_ps(ch.d[c], wv.d);                                                                \
@@ -588,15 +588,15 @@ static void amx_configure(int n)
                                                        : _mm512_maskz_loadu_ps(m, yt + (size_t)j * ldy);               \
                         /* two blocks in flight: block c + 1's product runs while block c's sums   \
                          * are scaled (C tiles 0 and 1, A tiles 4 and 5, B tiles 6 and 7) */          \
-                        AMX_ISSUE(DP, 0, 4, 6, 0);                                                             \
+                        AMX_ISSUE(0, 4, 6, 0);                                                                 \
                         for (int c = 0; c < nc; c += 2) {                                                      \
                             if (c + 1 < nc)                                                                    \
-                                AMX_ISSUE(DP, 1, 5, 7, c + 1);                                                 \
+                                AMX_ISSUE(1, 5, 7, c + 1);                                                     \
                             _tile_stored(0, cb[0], 64);                                                        \
                             AMX_SCALE(C, HAS_M, c, cb[0]);                                                     \
                             if (c + 1 < nc) {                                                                  \
                                 if (c + 2 < nc)                                                                \
-                                    AMX_ISSUE(DP, 0, 4, 6, c + 2);                                             \
+                                    AMX_ISSUE(0, 4, 6, c + 2);                                                 \
                                 _tile_stored(1, cb[1], 64);                                                    \
                                 AMX_SCALE(C, HAS_M, c + 1, cb[1]);                                             \
                             }                                                                                  \
@@ -745,8 +745,8 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
     }
 }
 
-AMX_GEMM(q4_0, sl_block_q4_0, prep_q4_0, DP_SU, a->c8, 0)
-AMX_GEMM(q4_1, sl_block_q4_1, prep_q4_1, DP_SU, 0, 1)
+AMX_GEMM(q4_0, sl_block_q4_0, a->c8, 0)
+AMX_GEMM(q4_1, sl_block_q4_1, 0, 1)
 
 const sl_kernels sl_kernels_avx512 = {
     .isa = SL_ISA_AVX512,
