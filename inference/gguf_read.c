@@ -366,6 +366,7 @@ static sl_status parse(sl_gguf *g, unsigned flags, sl_err *err)
         char got[SL_CHECKSUM_STRLEN + 1];
         if ((st = sl_gguf_compute_checksum(g, got, err)))
             return st;
+        memcpy(g->checksum, got, sizeof got);
         if (want.len != SL_CHECKSUM_STRLEN || memcmp(want.ptr, got, SL_CHECKSUM_STRLEN) != 0)
             return sl_err_set(err, SL_ECHECKSUM, "content checksum mismatch: the image says %.*s, its tensors hash to %s",
                               (int)(want.len < 64 ? want.len : 64), want.ptr, got);
@@ -642,6 +643,10 @@ sl_status sl_gguf_arr_i64(const sl_gguf_kv *kv, int64_t *out, sl_err *err)
 
 sl_status sl_gguf_compute_checksum(const sl_gguf *g, char *out, sl_err *err)
 {
+    if (g->checksum[0]) {
+        memcpy(out, g->checksum, sizeof g->checksum);
+        return SL_OK;
+    }
     sl_checksum *c = sl_checksum_new();
     if (!c)
         return sl_err_set(err, SL_ENOMEM, "out of memory");

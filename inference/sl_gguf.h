@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sl_checksum.h"
 #include "sl_error.h"
 #include "sl_file.h"
 
@@ -72,6 +73,7 @@ typedef struct sl_gguf {
     sl_map map;
     const sl_gguf_kv **kv_sorted;
     const sl_gguf_tensor **t_sorted;
+    char checksum[SL_CHECKSUM_STRLEN + 1]; /* the content checksum once hashed ("" before) */
 } sl_gguf;
 
 enum { SL_GGUF_VERIFY_CHECKSUM = 1u << 0 };
@@ -110,7 +112,9 @@ const char *sl_gguf_vtype_name(uint32_t t);
 /* Bytes of one scalar value of type t; 0 for STRING, ARRAY and unknown types. */
 size_t sl_gguf_vtype_size(uint32_t t);
 
-/* Recomputes the content checksum (sl_checksum.h) of all tensors. */
+/* The content checksum (sl_checksum.h) of all tensors.  Hashed once: the
+ * verification at open keeps its result (the mapping is read-only, so
+ * the tensors cannot change), and later calls return it. */
 sl_status sl_gguf_compute_checksum(const sl_gguf *g, char *out, sl_err *err);
 
 #endif
