@@ -164,8 +164,6 @@ static void make_plans(sl_model_src *src, uint32_t type, int method, const rule 
         plan *q = &p[i];
         *q = (plan){.type = type, .method = method, .layer = -1, .err = -1, .err_rtn = -1};
         const bool lin = linear_role(t->name, n_layers, tied, &q->layer, &q->at);
-        if (!lin)
-            q->layer = -1;
         const rule *r = NULL;
         for (int k = 0; k < n_rules && !r; k++)
             if (fnmatch(rules[k].match, t->name, 0) == 0)

@@ -59,6 +59,15 @@ static int64_t jint(json_object *o, const char *a, const char *b)
     return json_object_get_int64(y);
 }
 
+/* stories260K converted to img (type NULL: convert's default) */
+static void convert_s260(const char *models, const char *img, const char *type)
+{
+    char *out;
+    cr_assert_eq(run(&out, "convert %s -z %s -o %s%s%s", test_path(models, "stories260K.bin"),
+                     test_path(models, "tok512.bin"), img, type ? " --type " : "", type ? type : ""), 0, "%s", out);
+    free(out);
+}
+
 Test(cli, convert_then_inspect_json_describes_stories260K)
 {
     NEED_SHARED(models);
@@ -145,9 +154,7 @@ Test(cli, generate_prints_run_c_text_at_every_isa_level, .timeout = 300)
     NEED_SHARED(models);
     char *dir = test_tmpdir(), *out;
     char *img = strdup(test_path(dir, "s.gguf"));
-    cr_assert_eq(run(&out, "convert %s -z %s -o %s", test_path(models, "stories260K.bin"),
-                     test_path(models, "tok512.bin"), img), 0, "%s", out);
-    free(out);
+    convert_s260(models, img, NULL);
     size_t len;
     char *want = (char *)test_slurp(test_path(models, "reference/stories260K_t0_n200_once_upon_a_time.txt"), &len);
     const char *isas[] = {"scalar", "avx2", "avx512"};
@@ -195,12 +202,8 @@ Test(cli, eval_reproduces_the_reference_protocol, .timeout = 300)
     NEED_SHARED(models);
     char *dir = test_tmpdir(), *out;
     char *f32 = strdup(test_path(dir, "f.gguf")), *q8 = strdup(test_path(dir, "q.gguf")); /* test_path's buffers rotate */
-    cr_assert_eq(run(&out, "convert %s -z %s -o %s", test_path(models, "stories260K.bin"),
-                     test_path(models, "tok512.bin"), f32), 0, "%s", out);
-    free(out);
-    cr_assert_eq(run(&out, "convert %s -z %s -o %s --type q8_0", test_path(models, "stories260K.bin"),
-                     test_path(models, "tok512.bin"), q8), 0, "%s", out);
-    free(out);
+    convert_s260(models, f32, NULL);
+    convert_s260(models, q8, "q8_0");
     cr_assert_eq(run_stdout(&out, "eval %s --text %s --split '\\n\\n' --max-pieces 200 --ref %s --json", q8,
                             test_path(models, "text/tinystories_valid_a.txt"), f32), 0, "%s", out);
     json_object *j = json_tokener_parse(out);
@@ -259,11 +262,8 @@ Test(cli, validate_passes_q8_fails_just_past_a_limit_and_records_the_verdict, .t
          *q4 = strdup(test_path(dir, "q4.gguf")), *tiny = strdup(test_path(dir, "tiny.gguf"));
     const char *types[3] = {"f32", "q8_0", "q4_0"};
     char *imgs[3] = {f32, q8, q4};
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(run(&out, "convert %s -z %s -o %s --type %s", test_path(models, "stories260K.bin"),
-                         test_path(models, "tok512.bin"), imgs[i], types[i]), 0, "%s", out);
-        free(out);
-    }
+    for (int i = 0; i < 3; i++)
+        convert_s260(models, imgs[i], types[i]);
     char data[4400];
     snprintf(data, sizeof data, "--text %s --split '\\n\\n' --max-pieces 100",
              test_path(models, "text/tinystories_valid_a.txt"));
@@ -365,9 +365,7 @@ Test(cli, quantize_gptq_and_awq_beat_rtn_on_stories260K, .timeout = 600)
     char *dir = test_tmpdir(), *out;
     char *base = strdup(test_path(dir, "f32.gguf")), *calib = strdup(test_path(dir, "calib.txt")),
          *held = strdup(test_path(dir, "eval.txt")), *img = strdup(test_path(dir, "q.gguf"));
-    cr_assert_eq(run(&out, "convert %s -z %s -o %s", test_path(models, "stories260K.bin"),
-                     test_path(models, "tok512.bin"), base), 0, "%s", out);
-    free(out);
+    convert_s260(models, base, NULL);
     split_halves(test_path(models, "text/tinystories_valid_a.txt"), calib, held);
     const char *types[2] = {"q4_0", "q4_1"}, *methods[3] = {"rtn", "gptq", "awq"};
     for (int t = 0; t < 2; t++) {
@@ -436,9 +434,7 @@ Test(cli, quantize_policy_recipes_and_errors)
     char *dir = test_tmpdir(), *out;
     char *base = strdup(test_path(dir, "f32.gguf")), *img = strdup(test_path(dir, "q.gguf")),
          *recipe = strdup(test_path(dir, "r.json"));
-    cr_assert_eq(run(&out, "convert %s -z %s -o %s", test_path(models, "stories260K.bin"),
-                     test_path(models, "tok512.bin"), base), 0, "%s", out);
-    free(out);
+    convert_s260(models, base, NULL);
     const char *r = "{\"tensors\": [{\"match\": \"blk.*.ffn_gate.weight\", \"type\": \"q8_0\"},"
                     " {\"match\": \"blk.0.*\", \"type\": \"q4_1\"}]}";
     test_spit(recipe, r, strlen(r));
