@@ -108,7 +108,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
         bt * (size_t)m->kv_dim * 4, bt * (size_t)m->kv_dim * 4,                     /* k, v */
         bt * (size_t)m->dim * 4,                                                    /* att_out */
         bt * (size_t)m->hidden * 4, bt * (size_t)m->hidden * 4,                     /* hb, hb2 */
-        bt * k->act_bytes(kmax),                                                    /* xq */
+        bt * (k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax)), /* xq */
         (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
         bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
     };
@@ -255,10 +255,18 @@ static void mm_task(void *ctx, int task, int thread)
     const sl_wmat *w = j->w[i];
     const int r0 = task * j->chunk[i];
     const int r1 = r0 + j->chunk[i] < w->rows ? r0 + j->chunk[i] : w->rows;
-    const int quant = sl_wtype_quantized(w->wt);
-    const void *x = quant ? (const void *)j->xq : (const void *)j->xf;
-    const size_t stride = quant ? j->k->act_bytes(w->cols) : (size_t)w->cols * sizeof(float);
+    const int quant = sl_wtype_quantized(w->wt), w8a8 = w->wt == SL_W_W8A8;
+    const void *x = quant || w8a8 ? (const void *)j->xq : (const void *)j->xf;
+    const size_t stride = quant ? j->k->act_bytes(w->cols)
+                          : w8a8 ? sl_w8a8_act_bytes(w->cols)
+                                 : (size_t)w->cols * sizeof(float);
     j->k->gemm[w->wt](w->data, w->row_bytes, r0, r1, x, stride, j->nt, w->cols, j->y[i], w->rows);
+    for (int t = 0; w8a8 && t < j->nt; t++) { /* the integer products times row scale x token scale */
+        const float sx = ((const sl_w8a8_act *)(const void *)(j->xq + (size_t)t * stride))->s;
+        float *y = j->y[i] + (size_t)t * w->rows;
+        for (int r = r0; r < r1; r++)
+            y[r] *= w->w_scale[r] * sx;
+    }
 }
 
 /* Below this many multiply-adds a job is cheaper on the calling thread
@@ -291,6 +299,8 @@ typedef struct pre_job {
     float *x;          /* the product's input, nt x k floats (written by PRE_*) */
     int k;
     int quant;         /* also quantize x for the int8 kernels */
+    int w8a8;          /* or for W8A8's, per token, with this scale (0: the token's own) */
+    float in_scale;
 } pre_job;
 
 static void pre_task(void *ctx, int t, int thread)
@@ -305,6 +315,8 @@ static void pre_task(void *ctx, int t, int thread)
         swiglu(x, e->hb2 + (size_t)t * j->k, j->k);
     if (j->quant)
         e->k->act_quant(x, e->xq + (size_t)t * e->k->act_bytes(j->k), j->k);
+    else if (j->w8a8)
+        sl_w8a8_act_quant(x, e->xq + (size_t)t * sl_w8a8_act_bytes(j->k), j->k, j->in_scale);
 }
 
 /* y_i[t][r] = W_i[r] . x[t] for up to three matrices sharing the input
@@ -312,12 +324,13 @@ static void pre_task(void *ctx, int t, int thread)
 static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *const *y, pre_job *pre, int nt)
 {
     mm_job j = {.k = e->k, .n_mats = n_mats, .xf = pre->x, .xq = e->xq, .nt = nt};
-    int quant = 0, total = 0;
+    int quant = 0, total = 0, w8a8 = 0;
     const int threads = sl_pool_threads(e->pool);
     for (int i = 0; i < n_mats; i++) {
         j.w[i] = w[i];
         j.y[i] = y[i];
         quant |= sl_wtype_quantized(w[i]->wt);
+        w8a8 |= w[i]->wt == SL_W_W8A8; /* the model checked: then all are, with one input scale */
         /* ~4 tasks per thread, rows in multiples of 16 (whole cache lines of y) */
         int c = (w[i]->rows + 4 * threads - 1) / (4 * threads);
         c = (c + 15) & ~15;
@@ -328,7 +341,9 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     pre->e = e;
     pre->k = w[0]->cols;
     pre->quant = quant;
-    if (quant || pre->kind != PRE_NONE) /* one token a task */
+    pre->w8a8 = w8a8;
+    pre->in_scale = w[0]->in_scale;
+    if (quant || w8a8 || pre->kind != PRE_NONE) /* one token a task */
         run_tasks(e, pre_task, pre, nt, (uint64_t)nt * (uint64_t)w[0]->cols * 8);
     if (e->tap)
         e->tap(e->tap_ctx, pre->layer, pre->at, pre->x, nt, w[0]->cols);

@@ -100,7 +100,10 @@ FLOAT_TILE(tile_bf16, load_bf16)
  *   Q4_1 adds acc = fma(m_w[r], d_x * sum x, acc)
  *
  * Q4_0 uses the unsigned nibbles with c = -8 sum x; Q8_0 makes its weights
- * unsigned by flipping the sign bit with c = -128 sum x.  A (row, token)
+ * unsigned by flipping the sign bit with c = -128 sum x, IQ4_NL its code
+ * by adding 128.  Q4_K takes each sub-block's scale d*sc and offset
+ * dmin*m per row; Q6_K sums the two 16-element halves of a block apart
+ * (c = -32 sum of the half) and weighs them with their int8 scales.  A (row, token)
  * value depends only on that row and token: tails of fewer than 16 rows
  * run the same lanes masked, so tiles, batches and thread counts never
  * change a bit. */
@@ -110,8 +113,10 @@ typedef struct act_blk {
     int32_t c8;    /* -8 * sum of quants */
     int32_t c128;  /* -128 * sum of quants */
     float ds;      /* dx * sum of quants */
+    int32_t c32[2]; /* -32 * sum of each half's quants (Q6_K) */
+    int32_t pad_[2];
 } act_blk;
-SL_STATIC_ASSERT(sizeof(act_blk) == 48, "act_blk");
+SL_STATIC_ASSERT(sizeof(act_blk) == 64, "act_blk: one cache line");
 
 static size_t act_bytes(int k) { return (size_t)(k / 32) * sizeof(act_blk); }
 
@@ -153,6 +158,12 @@ static void act_quant(const float *x, void *out, int k)
         a[b].c8 = -8 * s;
         a[b].c128 = -128 * s;
         a[b].ds = a[b].dx * (float)s;
+        int32_t lo = 0;
+        for (int j = 0; j < 16; j++)
+            lo += a[b].qs[j];
+        a[b].c32[0] = -32 * lo;
+        a[b].c32[1] = -32 * (s - lo);
+        a[b].pad_[0] = a[b].pad_[1] = 0;
     }
 }
 
@@ -256,6 +267,78 @@ INLINE void prep_q8_0(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
     w->d = halves_lo(gather_dw(vidx, rows[0], off));
 }
 
+INLINE void prep_iq4_nl(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
+{
+    const size_t off = (size_t)b * sizeof(sl_block_iq4_nl);
+    const __m512i code = _mm512_broadcast_i32x4(
+        _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)sl_iq4nl_values), _mm_set1_epi8(-128)));
+    __m512i v[4];
+    transpose16x4(rows, off + 2, v);
+    const __m512i lo = _mm512_set1_epi8(0x0f);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { /* nibbles as Q4_0's, through the code (+128) */
+        w->g[i] = _mm512_shuffle_epi8(code, _mm512_and_si512(v[i], lo));
+        w->g[4 + i] = _mm512_shuffle_epi8(code, _mm512_and_si512(_mm512_srli_epi16(v[i], 4), lo));
+    }
+    w->d = halves_lo(gather_dw(vidx, rows[0], off));
+}
+
+/* Byte n (0..3) of each dword lane. */
+INLINE __m512i byte_of(__m512i v, int n) { return _mm512_and_si512(_mm512_srl_epi32(v, _mm_cvtsi32_si128(8 * n)), _mm512_set1_epi32(0xff)); }
+
+/* Q4_K, activation block b = sub-block b % 8 of super-block b / 8. */
+INLINE void prep_q4_k(const uint8_t *const *rows, __m512i vidx, int b, wblk *w)
+{
+    const int s = b % 8;
+    const size_t off = (size_t)(b / 8) * sizeof(sl_block_q4_k);
+    transpose16x8(rows, off + 16 + 32 * (size_t)(s / 2), w->g);
+    const __m512i lo = _mm512_set1_epi8(0x0f);
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        w->g[i] = _mm512_and_si512(s & 1 ? _mm512_srli_epi16(w->g[i], 4) : w->g[i], lo);
+    const __m512i dm = gather_dw(vidx, rows[0], off);
+    const __m512i s0 = gather_dw(vidx, rows[0], off + 4), s1 = gather_dw(vidx, rows[0], off + 8);
+    __m512i sc, m; /* ggml's get_scale_min_k4, 16 rows at once */
+    if (s < 4) {
+        sc = _mm512_and_si512(byte_of(s0, s), _mm512_set1_epi32(63));
+        m = _mm512_and_si512(byte_of(s1, s), _mm512_set1_epi32(63));
+    } else {
+        const __m512i s2 = gather_dw(vidx, rows[0], off + 12);
+        const __m512i hi = byte_of(s2, s - 4);
+        sc = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0xf)),
+                             _mm512_slli_epi32(_mm512_srli_epi32(byte_of(s0, s - 4), 6), 4));
+        m = _mm512_or_si512(_mm512_srli_epi32(hi, 4), _mm512_slli_epi32(_mm512_srli_epi32(byte_of(s1, s - 4), 6), 4));
+    }
+    w->d = _mm512_mul_ps(halves_lo(dm), _mm512_cvtepi32_ps(sc));
+    w->m = _mm512_mul_ps(halves_hi(dm), _mm512_cvtepi32_ps(m));
+}
+
+/* Q6_K, activation block b: 6-bit values 0..63 (unsigned), the two int8
+ * scales of its halves in g's companion vectors sa / sb (as wblk.d / m's
+ * bits), and d. */
+typedef struct wblk6 {
+    wblk w;
+    __m512i sa, sb;
+} wblk6;
+
+INLINE void prep_q6_k(const uint8_t *const *rows, __m512i vidx, int b, wblk6 *w6)
+{
+    const int s = b % 8, h = s / 4, r = s % 4;
+    const size_t off = (size_t)(b / 8) * sizeof(sl_block_q6_k);
+    __m512i qh[8];
+    transpose16x8(rows, off + 64 * (size_t)h + 32 * (size_t)(r & 1), w6->w.g);
+    transpose16x8(rows, off + 128 + 32 * (size_t)h, qh);
+    const __m512i lo = _mm512_set1_epi8(0x0f), three = _mm512_set1_epi8(3);
+    const __m128i sh = _mm_cvtsi32_si128(2 * r);
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+        const __m512i l4 = _mm512_and_si512(r >> 1 ? _mm512_srli_epi16(w6->w.g[i], 4) : w6->w.g[i], lo);
+        const __m512i h2 = _mm512_and_si512(_mm512_srl_epi16(qh[i], sh), three);
+        w6->w.g[i] = _mm512_or_si512(l4, _mm512_slli_epi16(h2, 4));
+    }
+    const __m512i sc = gather_dw(vidx, rows[0], off + 192 + 2 * (size_t)s); /* scales 2s, 2s + 1 */
+    w6->sa = _mm512_srai_epi32(_mm512_slli_epi32(sc, 24), 24);
+    w6->sb = _mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 24);
+    w6->w.d = halves_hi(gather_dw(vidx, rows[0], off + 206)); /* d is the block's last two bytes */
+}
+
 /* One token, one block: the int32 sums of 16 rows, from the correction c. */
 /* Four independent dpbusd chains (integer sums are exact in any order),
  * so one token's block is not eight dpbusd latencies long. */
@@ -281,6 +364,32 @@ INLINE __m512 step_q4_0(const wblk *w, const act_blk *a, __m512 acc)
 INLINE __m512 step_q8_0(const wblk *w, const act_blk *a, __m512 acc)
 {
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c128)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+}
+
+INLINE __m512 step_iq4_nl(const wblk *w, const act_blk *a, __m512 acc) { return step_q8_0(w, a, acc); }
+
+INLINE __m512 step_q4_k(const wblk *w, const act_blk *a, __m512 acc)
+{
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, 0)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+    return _mm512_fnmadd_ps(w->m, _mm512_set1_ps(a->ds), acc);
+}
+
+/* The halves apart (4 dpbusd each), weighed by their scales in int32. */
+INLINE __m512 step_q6_k(const wblk6 *w6, const act_blk *a, __m512 acc)
+{
+    const int32_t *q = (const int32_t *)(const void *)a->qs;
+    const wblk *w = &w6->w;
+    __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(a->c32[0]), w->g[0], _mm512_set1_epi32(q[0]));
+    __m512i s1 = _mm512_dpbusd_epi32(_mm512_set1_epi32(a->c32[1]), w->g[4], _mm512_set1_epi32(q[4]));
+    __m512i t0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[1], _mm512_set1_epi32(q[1]));
+    __m512i t1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[5], _mm512_set1_epi32(q[5]));
+    s0 = _mm512_dpbusd_epi32(s0, w->g[2], _mm512_set1_epi32(q[2]));
+    s1 = _mm512_dpbusd_epi32(s1, w->g[6], _mm512_set1_epi32(q[6]));
+    t0 = _mm512_dpbusd_epi32(t0, w->g[3], _mm512_set1_epi32(q[3]));
+    t1 = _mm512_dpbusd_epi32(t1, w->g[7], _mm512_set1_epi32(q[7]));
+    const __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(s0, t0), w6->sa),
+                                          _mm512_mullo_epi32(_mm512_add_epi32(s1, t1), w6->sb));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
 }
 
 INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
@@ -311,7 +420,7 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
 #define UNROLL_IMT _Pragma("GCC unroll 16")
 
 /* 16 rows (masked below 16) against n <= IMT tokens. */
-#define INT8_TILE(T, BT)                                                                                               \
+#define INT8_TILE(T, BT, WB, PER)                                                                                      \
     INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int nb,      \
                          float *y, int ldy, __mmask16 m, size_t next)                                                  \
     {                                                                                                                  \
@@ -320,8 +429,8 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
         for (int b = 0; b < nb; b++) {                                                                                 \
             if (next && (b & 1) == 0) /* the next 16 rows, as far along */                                            \
                 _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                  \
-                    _mm_prefetch((const char *)rows[r] + next + (size_t)b * sizeof(BT), _MM_HINT_T0);                  \
-            wblk w;                                                                                                    \
+                    _mm_prefetch((const char *)rows[r] + next + (size_t)b * sizeof(BT) / (PER), _MM_HINT_T0);          \
+            WB w;                                                                                                      \
             prep_##T(rows, vidx, b, &w);                                                                               \
             UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                            \
         }                                                                                                              \
@@ -372,9 +481,71 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
         }                                                                                                              \
     }
 
-INT8_TILE(q4_0, sl_block_q4_0)
-INT8_TILE(q4_1, sl_block_q4_1)
-INT8_TILE(q8_0, sl_block_q8_0)
+/* PER: activation blocks per weight block (prefetch distance) */
+INT8_TILE(q4_0, sl_block_q4_0, wblk, 1)
+INT8_TILE(q4_1, sl_block_q4_1, wblk, 1)
+INT8_TILE(q8_0, sl_block_q8_0, wblk, 1)
+INT8_TILE(iq4_nl, sl_block_iq4_nl, wblk, 1)
+INT8_TILE(q4_k, sl_block_q4_k, wblk, 8)
+INT8_TILE(q6_k, sl_block_q6_k, wblk6, 8)
+
+/* ---- NF4 and W8A8: one row against up to MT tokens ------------------
+ *
+ * The per-token accumulators are fed in the same order for every tile
+ * width, so every tile gives a (row, token) pair the same bits. */
+/* NF4 on float activations: 16 codes a step through one permute of the
+ * 16-entry table. */
+INLINE __m512 nf4_values16(const uint8_t *q16, int shift, __m512 table)
+{
+    const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)q16));
+    return _mm512_permutexvar_ps(_mm512_srli_epi32(idx, shift), table); /* only the low 4 bits index */
+}
+
+INLINE void tile_nf4(const uint8_t *w, const float *const *x, const int nt, int k, float *out)
+{
+    const sl_block_nf4 *b = (const sl_block_nf4 *)(const void *)w;
+    const __m512 table = _mm512_loadu_ps(sl_nf4_values);
+    __m512 acc[MT];
+    UNROLL_MT for (int j = 0; j < nt; j++) acc[j] = _mm512_setzero_ps();
+    for (int i = 0; i < k / 256; i++) {
+        const float D = _cvtsh_ss(b[i].d);
+        for (int s = 0; s < 4; s++) {
+            const uint8_t *q = b[i].qs + 32 * s;
+            const __m512 w0 = nf4_values16(q, 0, table), w1 = nf4_values16(q + 16, 0, table);
+            const __m512 w2 = nf4_values16(q, 4, table), w3 = nf4_values16(q + 16, 4, table);
+            const __m512 sc = _mm512_set1_ps(D * (float)b[i].code[s]);
+            UNROLL_MT for (int j = 0; j < nt; j++) {
+                const float *xs = x[j] + 256 * i + 64 * s;
+                __m512 p = _mm512_mul_ps(w0, _mm512_loadu_ps(xs));
+                p = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xs + 16), p);
+                p = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xs + 32), p);
+                p = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xs + 48), p);
+                acc[j] = _mm512_fmadd_ps(sc, p, acc[j]);
+            }
+        }
+    }
+    UNROLL_MT for (int j = 0; j < nt; j++) out[j] = hsum16(acc[j]);
+}
+
+/* W8A8: weights made unsigned (+128) for dpbusd, 64 a step, the rest
+ * masked; the +128 comes back as -128 x the token's sum.  Exact integers. */
+INLINE void tile_w8a8(const uint8_t *w, const sl_w8a8_act *const *x, const int nt, int k, float *out)
+{
+    __m512i acc[MT];
+    UNROLL_MT for (int j = 0; j < nt; j++) acc[j] = _mm512_setzero_si512();
+    const __m512i flip = _mm512_set1_epi8(-128);
+    for (int i = 0; i < k; i += 64) {
+        const __mmask64 m = k - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (k - i)) - 1);
+        /* masked-off weight bytes are 0 + 128; their activations are the zero padding */
+        const __m512i a = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, w + i), flip);
+        UNROLL_MT for (int j = 0; j < nt; j++) acc[j] = _mm512_dpbusd_epi32(
+            acc[j], a, _mm512_loadu_si512((const void *)((const int8_t *)(x[j] + 1) + i)));
+    }
+    UNROLL_MT for (int j = 0; j < nt; j++) out[j] = (float)(_mm512_reduce_add_epi32(acc[j]) - 128 * x[j]->sum);
+}
+
+GEMM(gemm_w8a8, tile_w8a8, sl_w8a8_act)
+GEMM(gemm_nf4, tile_nf4, float)
 
 GEMM(gemm_f32, tile_f32, float)
 GEMM(gemm_f16, tile_f16, float)
@@ -751,9 +922,11 @@ AMX_GEMM(q4_1, sl_block_q4_1, 0, 1)
 const sl_kernels sl_kernels_avx512 = {
     .isa = SL_ISA_AVX512,
     .name = "avx512",
-    .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1},
+    .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, gemm_q4_1, gemm_q4_k, gemm_q6_k, gemm_iq4_nl,
+             gemm_nf4, gemm_w8a8},
     .gemm_name = {"avx512 f32", "avx512 f16", "avx512 bf16", "avx512-vnni q8_0 x q8", "avx512-vnni q4_0 x q8",
-                  "avx512-vnni q4_1 x q8"},
+                  "avx512-vnni q4_1 x q8", "avx512-vnni q4_K x q8", "avx512-vnni q6_K x q8",
+                  "avx512-vnni iq4_nl x q8", "avx512 nf4 x f32", "avx512-vnni w8a8 x i8"},
     .act_bytes = act_bytes,
     .act_quant = act_quant,
     .attn_scores = attn_scores,
@@ -765,9 +938,12 @@ const sl_kernels sl_kernels_avx512 = {
 const sl_kernels sl_kernels_amx = {
     .isa = SL_ISA_AMX,
     .name = "amx",
-    .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_amx_q8_0, gemm_amx_q4_0, gemm_amx_q4_1},
+    .gemm = {gemm_f32, gemm_f16, gemm_bf16, gemm_amx_q8_0, gemm_amx_q4_0, gemm_amx_q4_1, gemm_q4_k, gemm_q6_k,
+             gemm_iq4_nl, gemm_nf4, gemm_w8a8},
     .gemm_name = {"avx512 f32", "avx512 f16", "avx512 bf16", "amx q8_0 x q8 (vnni below 4 tokens)",
-                  "amx q4_0 x q8 (vnni below 4 tokens)", "amx q4_1 x q8 (vnni below 4 tokens)"},
+                  "amx q4_0 x q8 (vnni below 4 tokens)", "amx q4_1 x q8 (vnni below 4 tokens)",
+                  "avx512-vnni q4_K x q8", "avx512-vnni q6_K x q8", "avx512-vnni iq4_nl x q8", "avx512 nf4 x f32",
+                  "avx512-vnni w8a8 x i8"},
     .act_bytes = act_bytes,
     .act_quant = act_quant,
     .attn_scores = attn_scores,

@@ -89,6 +89,8 @@ static void make_novnni(void)
 {
     avx512_novnni = sl_kernels_avx512;
     for (int t = SL_W_Q8_0; t < SL_W_COUNT; t++) {
+        if (!sl_wtype_quantized(t) && t != SL_W_W8A8)
+            continue;
         avx512_novnni.gemm[t] = sl_kernels_avx2.gemm[t];
         avx512_novnni.gemm_name[t] = sl_kernels_avx2.gemm_name[t];
     }
@@ -145,6 +147,11 @@ int sl_wtype_from_ggml(uint32_t type)
     case SL_TYPE_Q8_0: return SL_W_Q8_0;
     case SL_TYPE_Q4_0: return SL_W_Q4_0;
     case SL_TYPE_Q4_1: return SL_W_Q4_1;
+    case SL_TYPE_Q4_K: return SL_W_Q4_K;
+    case SL_TYPE_Q6_K: return SL_W_Q6_K;
+    case SL_TYPE_IQ4_NL: return SL_W_IQ4_NL;
+    case SL_TYPE_NF4: return SL_W_NF4;
+    case SL_TYPE_W8A8: return SL_W_W8A8;
     default: return -1;
     }
 }

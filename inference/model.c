@@ -19,6 +19,51 @@ static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_err *er
     return SL_OK;
 }
 
+/* A W8A8 matrix's companions: "<name>_scale" (f32, one per row, finite
+ * and positive or zero) and, for static activation scales,
+ * "<prefix>.input_scale" (f32, one value > 0). */
+static sl_status bind_w8a8(const sl_gguf *g, const char *name, sl_wmat *w, sl_err *err)
+{
+    char n[128];
+    if (w->cols > SL_W8A8_MAX_K)
+        return sl_err_set(err, SL_ERANGE, "tensor %s: w8a8 rows of %d exceed %d (int32 sums)", name, w->cols,
+                          SL_W8A8_MAX_K);
+    snprintf(n, sizeof n, "%s_scale", name);
+    const sl_gguf_tensor *t = sl_gguf_find_tensor(g, n);
+    if (!t || t->type != SL_TYPE_F32 || t->n_elems != (uint64_t)w->rows)
+        return sl_err_set(err, SL_EFORMAT, "w8a8 tensor %s needs %s: %d f32 row scales", name, n, w->rows);
+    w->w_scale = (const float *)(const void *)t->data;
+    for (int r = 0; r < w->rows; r++)
+        if (!(w->w_scale[r] >= 0.0f && w->w_scale[r] < 1e30f))
+            return sl_err_set(err, SL_ERANGE, "%s[%d] = %g is not a scale", n, r, (double)w->w_scale[r]);
+    const size_t len = strlen(name);
+    if (len > 6 && strcmp(name + len - 6, "weight") == 0) {
+        snprintf(n, sizeof n, "%.*sinput_scale", (int)(len - 6), name);
+        if ((t = sl_gguf_find_tensor(g, n))) {
+            if (t->type != SL_TYPE_F32 || t->n_elems != 1)
+                return sl_err_set(err, SL_EFORMAT, "%s must be one f32 value", n);
+            memcpy(&w->in_scale, t->data, sizeof(float));
+            if (!(w->in_scale > 0.0f && w->in_scale < 1e30f))
+                return sl_err_set(err, SL_ERANGE, "%s = %g is not a scale", n, (double)w->in_scale);
+        }
+    }
+    return SL_OK;
+}
+
+/* Matrices reading one input quantize it once: all W8A8 with one input
+ * scale, or none. */
+static sl_status same_input(const sl_wmat *const *w, int n, const char *what, int layer, sl_err *err)
+{
+    for (int i = 1; i < n; i++)
+        if ((w[i]->wt == SL_W_W8A8) != (w[0]->wt == SL_W_W8A8) ||
+            (w[0]->wt == SL_W_W8A8 && w[i]->in_scale != w[0]->in_scale))
+            return sl_err_set(err, SL_EFORMAT,
+                              "layer %d: the %s matrices share an input, so either all or none are w8a8, with one "
+                              "input scale",
+                              layer, what);
+    return SL_OK;
+}
+
 static sl_status bind_mat(const sl_gguf *g, const char *name, int rows, int cols, sl_wmat *w, sl_err *err)
 {
     const sl_gguf_tensor *t = sl_gguf_find_tensor(g, name);
@@ -37,7 +82,19 @@ static sl_status bind_mat(const sl_gguf *g, const char *name, int rows, int cols
     sl_status st = sl_type_row_bytes(t->type, (uint64_t)cols, &rb, err);
     if (st)
         return sl_err_prefix(err, st, "tensor %s", name);
-    *w = (sl_wmat){t->data, t->type, wt, rows, cols, (size_t)rb};
+    *w = (sl_wmat){t->data, t->type, wt, rows, cols, (size_t)rb, NULL, 0.0f};
+    return wt == SL_W_W8A8 ? bind_w8a8(g, name, w, err) : SL_OK;
+}
+
+sl_status sl_wmat_row_f32(const sl_wmat *w, int r, float *out, sl_err *err)
+{
+    if (r < 0 || r >= w->rows)
+        return sl_err_set(err, SL_ERANGE, "row %d of a %d-row matrix", r, w->rows);
+    if (w->wt != SL_W_W8A8)
+        return sl_dequantize_row(w->type, w->data + (size_t)r * w->row_bytes, out, (uint64_t)w->cols, err);
+    const int8_t *q = (const int8_t *)(const void *)(w->data + (size_t)r * w->row_bytes);
+    for (int i = 0; i < w->cols; i++)
+        out[i] = (float)q[i] * w->w_scale[r];
     return SL_OK;
 }
 
@@ -118,6 +175,10 @@ sl_status sl_model_from_gguf(sl_gguf *g, sl_model **out, sl_err *err)
     if ((st = bind_mat(g, "token_embd.weight", m->vocab, m->dim, &m->tok_embd, err)) ||
         (st = bind_norm(g, "output_norm.weight", m->dim, &m->out_norm, err)))
         goto fail;
+    if (m->tok_embd.wt == SL_W_W8A8) {
+        st = sl_err_set(err, SL_EUNSUPPORTED, "token_embd.weight cannot be w8a8 (rows are looked up, not multiplied)");
+        goto fail;
+    }
     m->tied = sl_gguf_find_tensor(g, "output.weight") == NULL;
     if (m->tied)
         m->output = m->tok_embd;
@@ -145,6 +206,9 @@ sl_status sl_model_from_gguf(sl_gguf *g, sl_model **out, sl_err *err)
         MAT(w_down, "ffn_down", m->dim, m->hidden)
         MAT(w_up, "ffn_up", m->hidden, m->dim)
 #undef MAT
+        if ((st = same_input((const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, 3, "attn_q/k/v", l, err)) ||
+            (st = same_input((const sl_wmat *[]){&L->w_gate, &L->w_up}, 2, "ffn_gate/up", l, err)))
+            goto fail;
         snprintf(n, sizeof n, "blk.%d.attn_norm.weight", l);
         if ((st = bind_norm(g, n, m->dim, &L->attn_norm, err)))
             goto fail;

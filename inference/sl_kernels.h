@@ -22,7 +22,10 @@
 typedef enum sl_isa { SL_ISA_SCALAR = 0, SL_ISA_AVX2 = 1, SL_ISA_AVX512 = 2, SL_ISA_AMX = 3, SL_ISA_COUNT } sl_isa;
 
 /* Weight types the engine multiplies with (index into sl_kernels.gemm). */
-typedef enum sl_wtype { SL_W_F32, SL_W_F16, SL_W_BF16, SL_W_Q8_0, SL_W_Q4_0, SL_W_Q4_1, SL_W_COUNT } sl_wtype;
+typedef enum sl_wtype {
+    SL_W_F32, SL_W_F16, SL_W_BF16, SL_W_Q8_0, SL_W_Q4_0, SL_W_Q4_1, SL_W_Q4_K, SL_W_Q6_K, SL_W_IQ4_NL, SL_W_NF4,
+    SL_W_W8A8, SL_W_COUNT
+} sl_wtype;
 
 /* An activation block: 32 int8 values, their float scale and their sum (the
  * sum serves Q4_1's offset term). */
@@ -70,8 +73,25 @@ const char *sl_cpu_features(void);
 
 /* Maps a ggml tensor type id to the engine's weight type; -1 if unsupported. */
 int sl_wtype_from_ggml(uint32_t type);
-/* Whether the weight type takes quantized activations. */
-static inline int sl_wtype_quantized(int wt) { return wt >= SL_W_Q8_0; }
+/* Whether the weight type takes quantized activations (NF4's codes are
+ * not integers: it multiplies float activations, as bitsandbytes does). */
+static inline int sl_wtype_quantized(int wt) { return wt >= SL_W_Q8_0 && wt != SL_W_NF4 && wt != SL_W_W8A8; }
+
+/* W8A8: int8 weights with a float scale per output row, int8 activations
+ * with one scale per token.  The kernel's y is the exact integer dot
+ * product (as a float); the engine applies row scale x token scale.  The
+ * activations of one token: this header, then k int8 values zero-padded
+ * to a multiple of 64. */
+typedef struct sl_w8a8_act {
+    float s;     /* the token's scale */
+    int32_t sum; /* sum of its int8 values */
+    int32_t pad_[14];
+} sl_w8a8_act;
+#define SL_W8A8_MAX_K 131072 /* k x 127 x 127 stays inside int32 */
+size_t sl_w8a8_act_bytes(int k);
+/* scale > 0: static (values beyond +-127 scale clip); 0: dynamic,
+ * amax / 127.  Rounding as sl_quantize_act's. */
+void sl_w8a8_act_quant(const float *x, void *out, int k, float scale);
 
 /* Quantizes k floats (k a multiple of 32) to k/32 activation blocks:
  * d = amax/127, q = round-half-away(x/d), the same on every ISA level. */

@@ -19,7 +19,14 @@ typedef struct sl_wmat {
     int wt;         /* sl_wtype */
     int rows, cols;
     size_t row_bytes;
+    /* W8A8 only: the rows' scales ("<name>_scale") and the calibrated input
+     * scale ("<name minus weight>input_scale"; 0 when absent: per token) */
+    const float *w_scale;
+    float in_scale;
 } sl_wmat;
+
+/* Row r of a weight matrix as floats, whatever its type (W8A8 included). */
+sl_status sl_wmat_row_f32(const sl_wmat *w, int r, float *out, sl_err *err);
 
 typedef struct sl_layer {
     const float *attn_norm, *ffn_norm;

@@ -13,18 +13,43 @@ static const sl_type_traits k_types[] = {
     {6, "q5_0", 32, 22, true, false},   {7, "q5_1", 32, 24, true, false},
     {8, "q8_0", 32, 34, true, true},    {9, "q8_1", 32, 36, true, false},
     {10, "q2_K", 256, 84, true, false}, {11, "q3_K", 256, 110, true, false},
-    {12, "q4_K", 256, 144, true, false}, {13, "q5_K", 256, 176, true, false},
-    {14, "q6_K", 256, 210, true, false}, {15, "q8_K", 256, 292, true, false},
+    {12, "q4_K", 256, 144, true, true}, {13, "q5_K", 256, 176, true, false},
+    {14, "q6_K", 256, 210, true, true}, {15, "q8_K", 256, 292, true, false},
     {16, "iq2_xxs", 256, 66, true, false}, {17, "iq2_xs", 256, 74, true, false},
     {18, "iq3_xxs", 256, 98, true, false}, {19, "iq1_s", 256, 50, true, false},
-    {20, "iq4_nl", 32, 18, true, false}, {21, "iq3_s", 256, 110, true, false},
+    {20, "iq4_nl", 32, 18, true, true}, {21, "iq3_s", 256, 110, true, false},
     {22, "iq2_s", 256, 82, true, false}, {23, "iq4_xs", 256, 136, true, false},
     {24, "i8", 1, 1, false, false},     {25, "i16", 1, 2, false, false},
     {26, "i32", 1, 4, false, false},    {27, "i64", 1, 8, false, false},
     {28, "f64", 1, 8, false, false},    {29, "iq1_m", 256, 56, true, false},
     {30, "bf16", 1, 2, false, true},    {34, "tq1_0", 256, 54, true, false},
     {35, "tq2_0", 256, 66, true, false}, {39, "mxfp4", 32, 17, true, false},
+    {SL_TYPE_NF4, "nf4", 256, 134, true, true}, /* sluice's own from here */
+    /* int8 per element; a row's scale lives in "<name>_scale", so a row
+     * alone neither quantizes nor dequantizes: only `sluice quantize` writes it */
+    {SL_TYPE_W8A8, "w8a8", 1, 1, true, false},
 };
+
+const int8_t sl_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* bitsandbytes' NormalFloat-4 code: quantiles of N(0, 1) scaled to [-1, 1],
+ * with an exact zero (Dettmers et al., QLoRA, 2023). */
+const float sl_nf4_values[16] = {-1.0f,
+                                 -0.6961928009986877f,
+                                 -0.5250730514526367f,
+                                 -0.39491748809814453f,
+                                 -0.28444138169288635f,
+                                 -0.18477343022823334f,
+                                 -0.09105003625154495f,
+                                 0.0f,
+                                 0.07958029955625534f,
+                                 0.16093020141124725f,
+                                 0.24611230194568634f,
+                                 0.33791524171829224f,
+                                 0.44070982933044434f,
+                                 0.5626170039176941f,
+                                 0.7229568362236023f,
+                                 1.0f};
 
 const sl_type_traits *sl_type_get(uint32_t id)
 {

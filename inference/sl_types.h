@@ -33,9 +33,12 @@ enum {
     SL_TYPE_IQ4_NL = 20,
     SL_TYPE_BF16 = 30,
     SL_TYPE_PRIVATE_BASE = 1024,
+    SL_TYPE_NF4 = 1024,  /* sluice: NormalFloat-4 with double-quantized scales */
+    SL_TYPE_W8A8 = 1025, /* sluice: int8 rows; scales in companion tensors (docs/image-format.md) */
 };
 
-#define SL_QK 32 /* elements per block of the 32-wide types */
+#define SL_QK 32  /* elements per block of the 32-wide types */
+#define SL_QKK 256 /* elements per super-block of the K types (and NF4) */
 
 typedef struct sl_type_traits {
     uint32_t id;
@@ -71,16 +74,52 @@ typedef struct { uint16_t d, m; uint8_t qs[SL_QK / 2]; } sl_block_q4_1;
 #else
 #define SL_STATIC_ASSERT _Static_assert
 #endif
+/* Q4_K: 8 sub-blocks of 32, value = d*sc_j*q - dmin*m_j, q in 0..15; the
+ * 6-bit sc_j / m_j packed in scales[12] as ggml's get_scale_min_k4 reads. */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[SL_QKK / 2]; } sl_block_q4_k;
+/* Q6_K: 16 sub-blocks of 16, value = d*sc_j*(q - 32), q in 0..63: low 4
+ * bits in ql, high 2 in qh. */
+typedef struct { uint8_t ql[SL_QKK / 2]; uint8_t qh[SL_QKK / 4]; int8_t scales[SL_QKK / 16]; uint16_t d; } sl_block_q6_k;
+/* IQ4_NL: value = d * sl_iq4nl_values[q], nibbles as Q4_0's. */
+typedef struct { uint16_t d; uint8_t qs[SL_QK / 2]; } sl_block_iq4_nl;
+/* NF4 (sluice's own): 4 blocks of 64, value = (D * code_b) * sl_nf4_values[q]:
+ * the blocks' absmax scales are themselves quantized to 8 bits against the
+ * half-float D (double quantization).  In a block of 64, byte l holds
+ * element l (low nibble) and element l + 32 (high). */
+typedef struct { uint16_t d; uint8_t code[4]; uint8_t qs[SL_QKK / 2]; } sl_block_nf4;
+extern const int8_t sl_iq4nl_values[16];
+extern const float sl_nf4_values[16];
 SL_STATIC_ASSERT(sizeof(sl_block_q8_0) == 34, "q8_0 block");
+SL_STATIC_ASSERT(sizeof(sl_block_q4_k) == 144, "q4_K block");
+SL_STATIC_ASSERT(sizeof(sl_block_q6_k) == 210, "q6_K block");
+SL_STATIC_ASSERT(sizeof(sl_block_iq4_nl) == 18, "iq4_nl block");
+SL_STATIC_ASSERT(sizeof(sl_block_nf4) == 134, "nf4 block");
 SL_STATIC_ASSERT(sizeof(sl_block_q4_0) == 18, "q4_0 block");
 SL_STATIC_ASSERT(sizeof(sl_block_q4_1) == 20, "q4_1 block");
 
-/* Scalar reference quantization of one row of n floats into type, with
- * ggml's rounding, so the bytes equal llama-quantize's.  Refuses n that is
+/* Q4_K's 6-bit scale and min of sub-block j (ggml's get_scale_min_k4). */
+static inline void sl_q4k_scale_min(const uint8_t *q, int j, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Scalar reference quantization of one row of n floats into type.  For
+ * q8_0, q4_0 and q4_1 the rounding is ggml's, so the bytes equal
+ * llama-quantize's; for q4_K, q6_K, iq4_nl and nf4 the layout is ggml's (or
+ * sluice's) but the scales are sluice's own choice (sl_grid.h).  Refuses n that is
  * not a multiple of the block size (the caller's fallback policy decides
  * what such a row becomes), non-finite inputs, and blocks whose scale does
  * not fit a half float. */
 sl_status sl_quantize_row(uint32_t type, const float *src, void *dst, uint64_t n, sl_err *err);
+/* W8A8's weights: one row of n floats as int8 (round half away from zero)
+ * against scale amax / 127, which is returned in *scale. */
+sl_status sl_w8a8_quantize_row(const float *src, int8_t *dst, uint64_t n, float *scale, sl_err *err);
 /* Scalar reference dequantization of one row. */
 sl_status sl_dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n, sl_err *err);
 

@@ -10,13 +10,16 @@
 
 sl_status sl_rtn_roundtrip(uint32_t type, const float *W, int rows, int k, float *out, sl_err *err)
 {
-    for (size_t b = 0; b < (size_t)rows * (size_t)k; b += SL_QK) {
-        sl_grid g;
-        sl_status st = sl_grid_make(type, W + b, &g, err);
+    const size_t span = (size_t)sl_grid_span(type), sub = (size_t)sl_grid_sub(type);
+    if (!span || k % (int)span)
+        return sl_err_set(err, SL_EUNSUPPORTED, "type %u has no grid for rows of %d", type, k);
+    for (size_t b = 0; b < (size_t)rows * (size_t)k; b += span) {
+        sl_grid g[16];
+        sl_status st = sl_grid_make(type, W + b, NULL, g, err);
         if (st)
             return st;
-        for (int j = 0; j < SL_QK; j++)
-            out[b + j] = sl_grid_value(&g, sl_grid_quant(&g, W[b + j]));
+        for (size_t j = 0; j < span; j++)
+            out[b + j] = sl_grid_value(&g[j / sub], sl_grid_quant(&g[j / sub], W[b + j]));
     }
     return SL_OK;
 }

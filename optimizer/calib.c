@@ -22,9 +22,10 @@ static void calib_tap(void *ctx, int layer, sl_tap_point at, const float *x, int
         if (c->gram) {
             s->H = calloc((size_t)k * (size_t)k, sizeof *s->H);
             s->abs_sum = calloc((size_t)k, sizeof *s->abs_sum);
+            s->abs_max = calloc((size_t)k, sizeof *s->abs_max);
         }
         s->sample = c->max_sample ? malloc(sizeof(float) * (size_t)c->max_sample * (size_t)k) : NULL;
-        if ((c->gram && (!s->H || !s->abs_sum)) || (c->max_sample && !s->sample)) {
+        if ((c->gram && (!s->H || !s->abs_sum || !s->abs_max)) || (c->max_sample && !s->sample)) {
             c->oom = 1;
             return;
         }
@@ -35,8 +36,10 @@ static void calib_tap(void *ctx, int layer, sl_tap_point at, const float *x, int
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, k, nt, 1.0f, x, k, 1.0f, s->H, k);
         for (int t = 0; t < nt; t++) {
             const float *xt = x + (size_t)t * (size_t)k;
-            for (int i = 0; i < k; i++)
+            for (int i = 0; i < k; i++) {
                 s->abs_sum[i] += fabsf(xt[i]);
+                s->abs_max[i] = fabsf(xt[i]) > s->abs_max[i] ? fabsf(xt[i]) : s->abs_max[i];
+            }
         }
     }
     const int take = nt < c->max_sample - s->n_sample ? nt : c->max_sample - s->n_sample;
@@ -54,7 +57,7 @@ uint64_t sl_calib_bytes(const sl_model *m, int l0, int l1, int max_sample)
         const uint64_t ks[4] = {(uint64_t)m->dim, (uint64_t)m->dim, (uint64_t)m->dim, (uint64_t)m->hidden};
         const int n = l < m->n_layers ? 4 : 1;
         for (int i = 0; i < n; i++)
-            b += ks[i] * ks[i] * 4 + ks[i] * 8 + (uint64_t)max_sample * ks[i] * 4;
+            b += ks[i] * ks[i] * 4 + ks[i] * 12 + (uint64_t)max_sample * ks[i] * 4;
     }
     return b;
 }
@@ -112,6 +115,7 @@ void sl_calib_free(sl_calib *c)
     for (int i = 0; c->slots && i < (c->n_layers + 1) * SL_TAP_COUNT; i++) {
         free(c->slots[i].H);
         free(c->slots[i].abs_sum);
+        free(c->slots[i].abs_max);
         free(c->slots[i].sample);
     }
     free(c->slots);

@@ -11,6 +11,7 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,13 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sluice quantize IN -o OUT --type T [--method rtn|gptq|awq] [--calib FILE] [--calib-split SEP]\n"
             "                       [--calib-tokens N] [--calib-ctx N] [--damp F] [--act-order] [--awq-gptq]\n"
-            "                       [--recipe FILE] [--threads T] [--json]\n"
+            "                       [--static] [--smooth ALPHA] [--recipe FILE] [--threads T] [--json]\n"
             "  IN is a GGUF image (f32, f16, bf16 or quantized: rows are dequantized first).\n"
-            "  GPTQ and AWQ need --calib (text); they target q8_0, q4_0 and q4_1.\n"
+            "  Types: q8_0 q4_0 q4_1 q4_K q6_K iq4_nl nf4 w8a8 (and f16 bf16 f32).\n"
+            "  GPTQ and AWQ need --calib (text); they target every quantized type but w8a8.\n"
+            "  w8a8: int8 weights per output row, int8 activations per token (dynamic), or with\n"
+            "  --static one calibrated scale per input; --smooth ALPHA migrates activation outliers\n"
+            "  into the weights first (SmoothQuant, alpha 0..1, 0.5 typical).  Both need --calib.\n"
             "  A recipe is JSON: {\"tensors\": [{\"match\": \"blk.*.ffn_down.weight\", \"type\": \"q8_0\",\n"
             "  \"method\": \"rtn\"}, ...]}; the first matching entry wins.\n");
 }
@@ -49,7 +54,9 @@ typedef struct plan {
     int layer;          /* linear layers: their layer (n_layers: classifier), else -1 */
     sl_tap_point at;
     /* results */
-    float alpha;
+    float alpha;        /* AWQ's exponent, or SmoothQuant's */
+    float *w_scale;     /* w8a8: the rows' scales (owned until written) */
+    float in_scale;     /* w8a8 --static: the input's scale */
     double err, err_rtn; /* relative output errors (-1: not measured) */
     double secs;
 } plan;
@@ -98,7 +105,7 @@ static int read_recipe(const char *path, rule **out, int *n_out)
         snprintf(r[i].match, sizeof r[i].match, "%s", json_object_get_string(x));
         if (json_object_object_get_ex(e, "type", &x)) {
             const sl_type_traits *t = sl_type_by_name(json_object_get_string(x));
-            if (!t || !t->convertible) {
+            if (!t || !(t->convertible || t->id == SL_TYPE_W8A8)) {
                 fprintf(stderr, "sluice: --recipe %s: entry %zu: '%s' is not a type sluice writes\n", path, i,
                         json_object_get_string(x));
                 goto bad;
@@ -142,7 +149,10 @@ static int linear_role(const char *name, int n_layers, bool tied, int *layer, sl
     return 0;
 }
 
-static bool four_bit(uint32_t t) { return t == SL_TYPE_Q4_0 || t == SL_TYPE_Q4_1; }
+static bool four_bit(uint32_t t)
+{
+    return t == SL_TYPE_Q4_0 || t == SL_TYPE_Q4_1 || t == SL_TYPE_Q4_K || t == SL_TYPE_IQ4_NL || t == SL_TYPE_NF4;
+}
 
 /* A GGUF source keeps its hyper-parameters as metadata. */
 static sl_status gguf_hparams(sl_model_src *src, sl_err *err)
@@ -177,11 +187,19 @@ static void make_plans(sl_model_src *src, uint32_t type, int method, const rule 
             q->type = SL_TYPE_Q8_0;
             q->why = "embedding / classifier kept at q8_0 with a 4-bit target";
         }
+        if (q->type == SL_TYPE_W8A8 && !(lin && q->layer < n_layers)) {
+            q->type = SL_TYPE_Q8_0;
+            q->why = t->n_dims > 1 ? "w8a8 is for the blocks' linear layers: kept at q8_0" : NULL;
+        }
         const char *why = NULL;
-        const uint32_t pol = sl_policy_type(q->type, t, t->type, &why);
+        const uint32_t pol = q->type == SL_TYPE_W8A8 ? q->type : sl_policy_type(q->type, t, t->type, &why);
         if (pol != q->type) {
             q->type = pol;
             q->why = why;
+        }
+        if (q->type == SL_TYPE_W8A8 && q->method != M_RTN) {
+            q->method = M_RTN;
+            q->why = "w8a8 weights are per-row int8 by RTN (use --smooth to move outliers)";
         }
         if (q->method != M_RTN && !(lin && sl_grid_supported(q->type))) {
             if (t->n_dims > 1 && !q->why)
@@ -222,6 +240,9 @@ typedef struct qrun {
     float **fs;      /* per tensor: the AWQ input scales applied to its columns (NULL: none) */
     sl_gptq_opts go;
     bool awq_gptq;
+    float smooth;      /* SmoothQuant's alpha for w8a8 (0: none) */
+    bool w8a8_static;  /* calibrated input scales */
+    uint32_t n_plans;  /* p's length: the source's tensors before companions */
     int done, total; /* progress */
     double t0;
     bool tty;
@@ -243,8 +264,25 @@ static float *weights(qrun *q, int i, sl_err *err)
     return q->fw[i];
 }
 
-/* AWQ for one layer: search each input group's scales, fold them into the
- * producer of the input, scale the consumers' columns. */
+/* SmoothQuant (Xiao et al., 2022): s_j = max|X_j|^alpha / max|W_j|^(1-alpha)
+ * over the group's matrices, so x / s and W s share the range. */
+static void smooth_scales(const float *const *W, const int *rows, int n_mats, int k, const sl_calib_slot *slot,
+                          float alpha, float *s)
+{
+    for (int j = 0; j < k; j++) {
+        float wmax = 0.0f;
+        for (int i = 0; i < n_mats; i++)
+            for (int r = 0; r < rows[i]; r++)
+                wmax = fmaxf(wmax, fabsf(W[i][(size_t)r * (size_t)k + (size_t)j]));
+        const float xmax = slot->abs_max[j];
+        const float v = xmax > 0.0f && wmax > 0.0f ? powf(xmax, alpha) / powf(wmax, 1.0f - alpha) : 1.0f;
+        s[j] = fminf(fmaxf(v, 1e-4f), 1e4f); /* a dead channel must not blow up its weights */
+    }
+}
+
+/* AWQ or SmoothQuant for one layer: each input group's scales (searched,
+ * or SmoothQuant's), folded into the producer of the input, the
+ * consumers' columns scaled. */
 static sl_status awq_layer(qrun *q, const sl_calib *c, int l, sl_err *err)
 {
     const sl_model_src *s = q->src;
@@ -272,12 +310,16 @@ static sl_status awq_layer(qrun *q, const sl_calib *c, int l, sl_err *err)
     for (int g = 0; g < 4; g++) {
         if (g == 1 && !mha) /* GQA: a value channel feeds several heads' outputs */
             continue;
-        bool all = true;
-        for (int i = 0; i < groups[g].n; i++)
+        bool all = true, smooth = q->smooth > 0.0f;
+        for (int i = 0; i < groups[g].n; i++) {
             all = all && q->p[groups[g].m[i]].method == M_AWQ;
-        if (!all)
+            smooth = smooth && q->p[groups[g].m[i]].type == SL_TYPE_W8A8;
+        }
+        if (!all && !smooth)
             continue;
         const sl_calib_slot *slot = sl_calib_slot_for(c, l, groups[g].at);
+        if (!slot || !slot->abs_max)
+            return sl_err_set(err, SL_EINVAL, "layer %d: no calibration inputs", l);
         const float *W[3];
         int rows[3];
         const int k = (int)s->tensors[groups[g].m[0]].ne[0];
@@ -290,9 +332,13 @@ static sl_status awq_layer(qrun *q, const sl_calib *c, int l, sl_err *err)
         float *sc = malloc(sizeof(float) * (size_t)k);
         if (!sc)
             return sl_err_set(err, SL_ENOMEM, "out of memory");
-        float alpha;
-        double e, e0;
-        sl_status st = sl_awq_search(q->p[groups[g].m[0]].type, W, rows, groups[g].n, k, slot, sc, &alpha, &e, &e0, err);
+        float alpha = q->smooth;
+        double e = -1, e0 = -1;
+        sl_status st = SL_OK;
+        if (smooth)
+            smooth_scales(W, rows, groups[g].n, k, slot, q->smooth, sc);
+        else
+            st = sl_awq_search(q->p[groups[g].m[0]].type, W, rows, groups[g].n, k, slot, sc, &alpha, &e, &e0, err);
         if (st) {
             free(sc);
             return sl_err_prefix(err, st, "AWQ, layer %d", l);
@@ -403,6 +449,21 @@ static sl_status quantize_tensor(qrun *q, int i, const sl_calib *c, sl_err *err)
         }
         free(H);
         free(orig);
+    } else if (!st && p->type == SL_TYPE_W8A8) {
+        if (!(p->w_scale = malloc(sizeof(float) * (size_t)rows)))
+            st = sl_err_set(err, SL_ENOMEM, "out of memory for %s", t->name);
+        for (int r = 0; r < rows && !st; r++)
+            st = sl_w8a8_quantize_row(w + (size_t)r * k, (int8_t *)out + (size_t)r * (size_t)k, (uint64_t)k,
+                                      &p->w_scale[r], err);
+        if (!st && q->w8a8_static) { /* the largest input seen (as scaled), over 127 */
+            const sl_calib_slot *slot = sl_calib_slot_for(c, p->layer, p->at);
+            if (!slot || slot->k != k || !slot->abs_max)
+                st = sl_err_set(err, SL_EINVAL, "%s: no calibration inputs of width %d", t->name, k);
+            float xmax = 0.0f;
+            for (int j = 0; j < k && !st; j++)
+                xmax = fmaxf(xmax, slot->abs_max[j] / (q->fs[i] ? q->fs[i][j] : 1.0f));
+            p->in_scale = xmax > 0.0f ? xmax / 127.0f : 1.0f; /* a dead input: any scale */
+        }
     } else if (!st && p->method == M_AWQ) {
         /* AWQ's clipping: each block's scale by the output error it causes,
          * columns weighted by their mean squared input (x / s once scaled) */
@@ -414,17 +475,19 @@ static sl_status quantize_tensor(qrun *q, int i, const sl_calib *c, sl_err *err)
             const float sj = q->fs[i] ? q->fs[i][j] : 1.0f;
             h[j] = slot->H[(size_t)j * k + j] / (float)slot->n / (sj * sj);
         }
-        const size_t bb = sl_type_get(p->type)->block_bytes;
+        const sl_type_traits *tt = sl_type_get(p->type);
+        const int span = sl_grid_span(p->type), sub = sl_grid_sub(p->type);
+        const size_t span_bytes = (size_t)tt->block_bytes * (size_t)(span / (int)tt->block_elems);
         for (int r = 0; r < rows && !st; r++)
-            for (int b = 0; b < k / SL_QK && !st; b++) {
-                const float *v = w + (size_t)r * k + (size_t)b * SL_QK;
-                sl_grid g;
-                int8_t qs[SL_QK];
-                st = sl_grid_make_weighted(p->type, v, h + (size_t)b * SL_QK, &g, err);
-                for (int j = 0; j < SL_QK && !st; j++)
-                    qs[j] = (int8_t)sl_grid_quant(&g, v[j]);
+            for (int b = 0; b < k / span && !st; b++) {
+                const float *v = w + (size_t)r * k + (size_t)b * span;
+                sl_grid g[16];
+                int8_t qs[SL_QKK];
+                st = sl_grid_make(p->type, v, h + (size_t)b * span, g, err);
+                for (int j = 0; j < span && !st; j++)
+                    qs[j] = (int8_t)sl_grid_quant(&g[j / sub], v[j]);
                 if (!st)
-                    sl_grid_pack(p->type, &g, qs, out + (size_t)r * rb + (size_t)b * bb);
+                    sl_grid_pack(p->type, g, qs, out + (size_t)r * rb + (size_t)b * span_bytes);
             }
         free(h);
     } else if (!st) {
@@ -462,6 +525,68 @@ static sl_status commit_floats(qrun *q, int i, sl_err *err)
     t->data = (const uint8_t *)q->fw[i];
     t->rows = NULL;
     q->fw[i] = NULL;
+    return SL_OK;
+}
+
+/* Matrices sharing an input are quantized once per token by the engine:
+ * all w8a8 or none (a recipe may not split them). */
+static sl_status w8a8_groups(const sl_model_src *s, const plan *p, sl_err *err)
+{
+    static const char *const groups[2][3] = {{"attn_q", "attn_k", "attn_v"}, {"ffn_gate", "ffn_up", NULL}};
+    for (uint32_t l = 0; l < s->hp.n_layers; l++)
+        for (int g = 0; g < 2; g++) {
+            int n8 = 0, n = 0;
+            for (int m = 0; m < 3 && groups[g][m]; m++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "blk.%u.%s.weight", l, groups[g][m]);
+                const int i = find_tensor(s, nm);
+                n += i >= 0;
+                n8 += i >= 0 && p[i].type == SL_TYPE_W8A8;
+            }
+            if (n8 && n8 != n)
+                return sl_err_set(err, SL_EINVAL,
+                                  "layer %u: %s share an input, so they must all be w8a8 or none (check the recipe)", l,
+                                  g ? "ffn_gate and ffn_up" : "attn_q, attn_k and attn_v");
+        }
+    return SL_OK;
+}
+
+/* A w8a8 matrix's row scales ("<name>_scale") and static input scale
+ * ("<prefix>.input_scale") become f32 tensors of their own. */
+static sl_status add_w8a8_companions(qrun *q, uint32_t **types, sl_err *err)
+{
+    sl_model_src *s = q->src;
+    for (uint32_t i = 0; i < q->n_plans; i++) {
+        plan *p = &q->p[i];
+        if (p->type != SL_TYPE_W8A8 || !p->w_scale)
+            continue;
+        for (int part = 0; part < (p->in_scale > 0.0f ? 2 : 1); part++) {
+            char nm[128];
+            const char *name = s->tensors[i].name;
+            const size_t len = strlen(name);
+            if (part == 0)
+                snprintf(nm, sizeof nm, "%s_scale", name);
+            else
+                snprintf(nm, sizeof nm, "%.*sinput_scale", (int)(len - 6), name); /* "...weight" */
+            float *data = part == 0 ? p->w_scale : malloc(sizeof(float));
+            if (!data)
+                return sl_err_set(err, SL_ENOMEM, "out of memory");
+            if (part == 1)
+                *data = p->in_scale;
+            else
+                p->w_scale = NULL; /* the source owns it from here */
+            const uint64_t ne[1] = {part == 0 ? s->tensors[i].ne[1] : 1};
+            if (sl_model_src_own(s, data, err))
+                return SL_ENOMEM;
+            sl_src_tensor *t = sl_model_src_add(s, nm, 1, ne, err);
+            uint32_t *nt = t ? realloc(*types, sizeof **types * s->n_tensors) : NULL;
+            if (!nt)
+                return sl_err_set(err, SL_ENOMEM, "out of memory");
+            *types = nt;
+            nt[s->n_tensors - 1] = SL_TYPE_F32;
+            t->data = (const uint8_t *)data;
+        }
+    }
     return SL_OK;
 }
 
@@ -506,7 +631,8 @@ static void openblas_kernels(char **argv)
 int sl_cmd_quantize(int argc, char **argv)
 {
     openblas_kernels(argv);
-    enum { O_TYPE = 256, O_METHOD, O_CALIB, O_CSPLIT, O_CTOK, O_CCTX, O_DAMP, O_ACT, O_AWQG, O_RECIPE, O_JSON };
+    enum { O_TYPE = 256, O_METHOD, O_CALIB, O_CSPLIT, O_CTOK, O_CCTX, O_DAMP, O_ACT, O_AWQG, O_RECIPE, O_JSON, O_STATIC,
+           O_SMOOTH };
     static const struct option opts[] = {
         {"type", required_argument, 0, O_TYPE},          {"method", required_argument, 0, O_METHOD},
         {"calib", required_argument, 0, O_CALIB},        {"calib-split", required_argument, 0, O_CSPLIT},
@@ -514,6 +640,7 @@ int sl_cmd_quantize(int argc, char **argv)
         {"damp", required_argument, 0, O_DAMP},          {"act-order", no_argument, 0, O_ACT},
         {"awq-gptq", no_argument, 0, O_AWQG},            {"recipe", required_argument, 0, O_RECIPE},
         {"threads", required_argument, 0, 'T'},          {"json", no_argument, 0, O_JSON},
+        {"static", no_argument, 0, O_STATIC},            {"smooth", required_argument, 0, O_SMOOTH},
         {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
     const char *out_path = NULL, *calib = NULL, *recipe = NULL;
     char *csplit = NULL;
@@ -529,7 +656,7 @@ int sl_cmd_quantize(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case O_TYPE: {
             const sl_type_traits *t = sl_type_by_name(optarg);
-            if (!t || !t->convertible) {
+            if (!t || !(t->convertible || t->id == SL_TYPE_W8A8)) {
                 fprintf(stderr, "sluice: --type %s: not a type sluice writes\n", optarg);
                 return SL_EXIT_ERROR;
             }
@@ -549,6 +676,14 @@ int sl_cmd_quantize(int argc, char **argv)
         case O_DAMP: if (sl_cli_float("--damp", optarg, 1e-6, 10.0, &damp)) return SL_EXIT_ERROR; break;
         case O_ACT: q.go.act_order = true; break;
         case O_AWQG: q.awq_gptq = true; break;
+        case O_STATIC: q.w8a8_static = true; break;
+        case O_SMOOTH: {
+            double a;
+            if (sl_cli_float("--smooth", optarg, 0.01, 0.99, &a))
+                return SL_EXIT_ERROR;
+            q.smooth = (float)a;
+            break;
+        }
         case O_RECIPE: recipe = optarg; break;
         case 'T': if (sl_cli_int("--threads", optarg, 1, 1024, &v)) return SL_EXIT_ERROR; ec.n_threads = (int)v; break;
         case O_JSON: json = 1; break;
@@ -584,6 +719,7 @@ int sl_cmd_quantize(int argc, char **argv)
     }
     q.src = &src;
     q.p = calloc(src.n_tensors, sizeof *q.p);
+    q.n_plans = src.n_tensors;
     q.fw = calloc(src.n_tensors, sizeof *q.fw);
     q.fs = calloc(src.n_tensors, sizeof *q.fs);
     types = calloc(src.n_tensors, sizeof *types);
@@ -592,16 +728,27 @@ int sl_cmd_quantize(int argc, char **argv)
         goto out;
     }
     make_plans(&src, type, method, rules, n_rules, q.p);
-    bool need_calib = false, need_awq = false;
+    bool need_calib = false, need_awq = false, any_w8a8 = false;
     for (uint32_t i = 0; i < src.n_tensors; i++) {
-        need_calib = need_calib || q.p[i].method != M_RTN;
+        any_w8a8 = any_w8a8 || q.p[i].type == SL_TYPE_W8A8;
+        need_calib = need_calib || q.p[i].method != M_RTN ||
+                     (q.p[i].type == SL_TYPE_W8A8 && (q.w8a8_static || q.smooth > 0.0f));
         need_awq = need_awq || q.p[i].method == M_AWQ;
         types[i] = q.p[i].type;
         if (q.p[i].method != M_RTN || (q.p[i].type != src.tensors[i].type && src.tensors[i].n_dims > 1))
             q.total++;
     }
+    if ((q.w8a8_static || q.smooth > 0.0f) && !any_w8a8) {
+        fprintf(stderr, "sluice: --static and --smooth apply to w8a8 tensors, and there are none\n");
+        goto out;
+    }
     if (need_calib && !calib) {
-        fprintf(stderr, "sluice: GPTQ and AWQ need --calib FILE (text the model will read)\n");
+        fprintf(stderr, "sluice: GPTQ, AWQ, and w8a8's --static and --smooth need --calib FILE (text the model "
+                        "will read)\n");
+        goto out;
+    }
+    if (w8a8_groups(&src, q.p, &err)) {
+        fprintf(stderr, "sluice: %s\n", err.msg);
         goto out;
     }
     q.tty = !json && isatty(2);
@@ -646,7 +793,7 @@ int sl_cmd_quantize(int argc, char **argv)
         }
         /* layer by layer, so only one layer's float weights are held */
         for (int l = l0; l <= l1; l++) {
-            if (need_awq && l < n_layers && awq_layer(&q, cal, l, &err))
+            if ((need_awq || q.smooth > 0.0f) && l < n_layers && awq_layer(&q, cal, l, &err))
                 goto fail;
             for (uint32_t i = 0; i < src.n_tensors; i++) {
                 const plan *p = &q.p[i];
@@ -668,10 +815,19 @@ int sl_cmd_quantize(int argc, char **argv)
     for (uint32_t i = 0; i < src.n_tensors; i++)
         if (q.p[i].layer < 0 && src.tensors[i].n_dims > 1 && q.p[i].type != src.tensors[i].type)
             progress(&q, src.tensors[i].name);
+    const uint32_t n_plans = src.n_tensors; /* companions come after */
+    if (add_w8a8_companions(&q, &types, &err))
+        goto fail;
     {
         char desc[1024], sum[SL_CHECKSUM_STRLEN + 1];
-        snprintf(desc, sizeof desc, "quantize --type %s --method %s%s%s%s%s (%lld calibration tokens)%s%s",
-                 sl_type_get(type)->name, method_names[method], q.go.act_order ? " --act-order" : "",
+        char w8[48] = "";
+        if (q.w8a8_static || q.smooth > 0.0f)
+            snprintf(w8, sizeof w8, "%s%s%.2f", q.w8a8_static ? " --static" : "", q.smooth > 0.0f ? " --smooth " : "",
+                     (double)q.smooth);
+        if (q.smooth <= 0.0f && q.w8a8_static)
+            w8[sizeof " --static" - 1] = 0; /* no alpha to print */
+        snprintf(desc, sizeof desc, "quantize --type %s --method %s%s%s%s%s%s (%lld calibration tokens)%s%s",
+                 sl_type_get(type)->name, method_names[method], w8, q.go.act_order ? " --act-order" : "",
                  q.awq_gptq ? " --awq-gptq" : "", calib ? " --calib " : "", calib ? calib : "", calib_tokens,
                  recipe ? " --recipe " : "", recipe ? recipe : "");
         snprintf(src.source, sizeof src.source, "gguf:%s", in_path);
@@ -692,7 +848,7 @@ int sl_cmd_quantize(int argc, char **argv)
             json_object_object_add(j, "calibration_seconds", json_object_new_double(calib_secs));
             json_object_object_add(j, "peak_rss_bytes", json_object_new_int64((int64_t)sl_cli_peak_rss()));
             json_object *ta = json_object_new_array();
-            for (uint32_t i = 0; i < src.n_tensors; i++) {
+            for (uint32_t i = 0; i < n_plans; i++) {
                 const plan *p = &q.p[i];
                 json_object *x = json_object_new_object();
                 json_object_object_add(x, "name", json_object_new_string(src.tensors[i].name));
@@ -706,13 +862,17 @@ int sl_cmd_quantize(int argc, char **argv)
                     json_object_object_add(x, "rtn_output_error", json_object_new_double(p->err_rtn));
                 if (p->method == M_AWQ)
                     json_object_object_add(x, "awq_alpha", json_object_new_double(p->alpha));
+                if (p->type == SL_TYPE_W8A8 && q.smooth > 0.0f)
+                    json_object_object_add(x, "smooth_alpha", json_object_new_double(q.smooth));
+                if (p->type == SL_TYPE_W8A8 && p->in_scale > 0.0f)
+                    json_object_object_add(x, "input_scale", json_object_new_double(p->in_scale));
                 json_object_array_add(ta, x);
             }
             json_object_object_add(j, "tensors", ta);
             printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
             json_object_put(j);
         } else {
-            for (uint32_t i = 0; i < src.n_tensors; i++)
+            for (uint32_t i = 0; i < n_plans; i++)
                 if (q.p[i].why && src.tensors[i].n_dims > 1)
                     printf("  %-28s %-5s %s\n", src.tensors[i].name, sl_type_get(q.p[i].type)->name, q.p[i].why);
             printf("wrote %s: %s, %s, %lld calibration tokens, %.1f s, peak RSS %.1f MB, %s\n", out_path,
@@ -726,10 +886,12 @@ fail:
     fprintf(stderr, "sluice: %s\n", err.msg);
 out:
     sl_calib_free(cal);
-    for (uint32_t i = 0; q.fw && i < src.n_tensors; i++)
+    for (uint32_t i = 0; q.fw && i < q.n_plans; i++) /* the arrays predate the companion tensors */
         free(q.fw[i]);
-    for (uint32_t i = 0; q.fs && i < src.n_tensors; i++)
+    for (uint32_t i = 0; q.fs && i < q.n_plans; i++)
         free(q.fs[i]);
+    for (uint32_t i = 0; q.p && i < q.n_plans; i++)
+        free(q.p[i].w_scale);
     free(q.fw);
     free(q.fs);
     free(q.p);

@@ -45,8 +45,8 @@ static sl_status matrix_error(const sl_wmat *b, const sl_wmat *c, const float *x
     sl_status st = wb && wc ? SL_OK : sl_err_set(err, SL_ENOMEM, "out of memory");
     double num = 0.0, den = 0.0;
     for (int r = 0; r < b->rows && !st; r++) {
-        st = sl_dequantize_row(b->type, b->data + (size_t)r * b->row_bytes, wb, (uint64_t)k, err);
-        st = st ? st : sl_dequantize_row(c->type, c->data + (size_t)r * c->row_bytes, wc, (uint64_t)k, err);
+        st = sl_wmat_row_f32(b, r, wb, err);
+        st = st ? st : sl_wmat_row_f32(c, r, wc, err);
         for (int t = 0; t < n && !st; t++) {
             const float *xt = x + (size_t)t * (size_t)k;
             float yb = 0.0f, yc = 0.0f;

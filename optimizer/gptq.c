@@ -34,13 +34,14 @@ static int by_diag_desc(const void *a, const void *b, void *ctx)
 sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, const sl_gptq_opts *o, void *out,
                            sl_err *err)
 {
-    if (!sl_grid_supported(type) || k % SL_QK || rows <= 0)
-        return sl_err_set(err, SL_EUNSUPPORTED, "GPTQ targets q8_0, q4_0 and q4_1 with rows of whole blocks");
+    const int span = sl_grid_span(type), sub = sl_grid_sub(type);
+    if (!span || k % span || rows <= 0)
+        return sl_err_set(err, SL_EUNSUPPORTED, "GPTQ needs a type with grids and rows of whole blocks (%d)", span);
     const float damp = o && o->damp > 0 ? o->damp : 0.01f;
     const int B = o && o->block > 0 ? o->block : 128;
     const bool act = o && o->act_order;
     const size_t kk = (size_t)k * (size_t)k;
-    const int nb = k / SL_QK;
+    const int nb = k / sub; /* grids per row */
     float *H0 = malloc(sizeof(float) * kk), *E = malloc(sizeof(float) * (size_t)rows * (size_t)B);
     int *perm = malloc(sizeof(int) * (size_t)k);
     float *diag = malloc(sizeof(float) * (size_t)k), *tmp = act ? malloc(sizeof(float) * kk) : NULL; /* permutes */
@@ -62,8 +63,9 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
     /* Static grids for act-order come from the weights as given. */
     if (act)
         for (int r = 0; r < rows && !st; r++)
-            for (int b = 0; b < nb && !st; b++)
-                st = sl_grid_make(type, W + (size_t)r * k + (size_t)b * SL_QK, &grids[(size_t)r * nb + b], err);
+            for (int b = 0; b < k / span && !st; b++)
+                st = sl_grid_make(type, W + (size_t)r * k + (size_t)b * span, NULL,
+                                  &grids[(size_t)r * nb + (size_t)b * (span / sub)], err);
     for (int j = 0; j < k; j++) {
         perm[j] = j;
         diag[j] = H[(size_t)j * k + j];
@@ -101,12 +103,12 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
     for (int i1 = 0; i1 < k && !st; i1 += B) {
         const int i2 = i1 + B < k ? i1 + B : k, w = i2 - i1;
         for (int j = i1; j < i2 && !st; j++) {
-            const int p = perm[j], b = p / SL_QK;
-            /* in natural order a block's grid is set when its first column
+            const int p = perm[j], b = p / sub;
+            /* in natural order a span's grids are set when its first column
              * comes up, from the weights as updated so far */
-            if (!act && p % SL_QK == 0)
+            if (!act && p % span == 0)
                 for (int r = 0; r < rows && !st; r++)
-                    st = sl_grid_make(type, W + (size_t)r * k + j, &grids[(size_t)r * nb + b], err);
+                    st = sl_grid_make(type, W + (size_t)r * k + j, NULL, &grids[(size_t)r * nb + b], err);
             const float ujj = U[(size_t)j * k + j];
             for (int r = 0; r < rows && !st; r++) {
                 float *wr = W + (size_t)r * k;
@@ -124,11 +126,12 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, k - i2, w, -1.0f, E, w,
                         U + (size_t)i1 * k + i2, k, 1.0f, W + i2, k);
     }
-    const size_t bb = sl_type_get(type)->block_bytes;
+    const sl_type_traits *tt = sl_type_get(type);
+    const size_t span_bytes = (size_t)tt->block_bytes * (size_t)(span / (int)tt->block_elems);
     for (int r = 0; r < rows && !st; r++)
-        for (int b = 0; b < nb; b++)
-            sl_grid_pack(type, &grids[(size_t)r * nb + b], q + (size_t)r * k + (size_t)b * SL_QK,
-                         (uint8_t *)out + ((size_t)r * nb + b) * bb);
+        for (int b = 0; b < k / span; b++)
+            sl_grid_pack(type, &grids[(size_t)r * nb + (size_t)b * (span / sub)], q + (size_t)r * k + (size_t)b * span,
+                         (uint8_t *)out + ((size_t)r * (k / span) + b) * span_bytes);
 out:
     free(H0);
     free(E);

@@ -85,6 +85,9 @@ uint32_t sl_llama_ftype(uint32_t type)
     case SL_TYPE_Q4_0: return 2;
     case SL_TYPE_Q4_1: return 3;
     case SL_TYPE_Q8_0: return 7;
+    case SL_TYPE_Q4_K: return 14; /* MOSTLY_Q4_K_S */
+    case SL_TYPE_Q6_K: return 18;
+    case SL_TYPE_IQ4_NL: return 25;
     case SL_TYPE_BF16: return 32;
     }
     return 0;
@@ -104,11 +107,17 @@ uint32_t sl_policy_type(uint32_t requested, const sl_src_tensor *t, uint32_t src
         return SL_TYPE_F32;
     }
     tt = sl_type_get(want);
-    if (t->ne[0] % tt->block_elems != 0) {
-        *why = "rows are not whole blocks of the requested type: stored as f16";
-        return SL_TYPE_F16;
+    if (t->ne[0] % tt->block_elems == 0)
+        return want;
+    /* a super-block type's nearest 32-wide kin, as llama-quantize falls back */
+    if (t->ne[0] % SL_QK == 0 && (want == SL_TYPE_Q4_K || want == SL_TYPE_Q6_K || want == SL_TYPE_NF4)) {
+        *why = want == SL_TYPE_Q4_K   ? "rows are not whole 256-blocks: q4_1 instead of q4_K"
+               : want == SL_TYPE_Q6_K ? "rows are not whole 256-blocks: q8_0 instead of q6_K"
+                                      : "rows are not whole 256-blocks: iq4_nl instead of nf4";
+        return want == SL_TYPE_Q4_K ? SL_TYPE_Q4_1 : want == SL_TYPE_Q6_K ? SL_TYPE_Q8_0 : SL_TYPE_IQ4_NL;
     }
-    return want;
+    *why = "rows are not whole blocks of the requested type: stored as f16";
+    return SL_TYPE_F16;
 }
 
 /* The type a source tensor's bytes are in, for the KEEP policy. */

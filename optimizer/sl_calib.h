@@ -4,7 +4,8 @@
  * tap (sl_engine_set_tap) folds the input of every matrix product into
  * per-(layer, input) statistics as it goes:
  *   - H = X^T X, the input Gram matrix (GPTQ's Hessian, up to a factor);
- *   - the mean |x| of every input channel (AWQ's activation salience);
+ *   - the mean |x| of every input channel (AWQ's activation salience) and
+ *     its largest |x| (SmoothQuant's migration, W8A8's static scales);
  *   - the first `max_sample` input rows (AWQ's error search).
  * Memory is bounded by the layers' widths (k x k floats per input, for
  * the layers asked for), never by the calibration's length. */
@@ -21,6 +22,7 @@ typedef struct sl_calib_slot {
     int k;            /* input width; 0 when the slot saw nothing */
     float *H;         /* k x k, both triangles filled by sl_calib_run */
     double *abs_sum;  /* k: sum of |x| per channel */
+    float *abs_max;   /* k: largest |x| per channel */
     uint64_t n;       /* input rows seen */
     float *sample;    /* n_sample x k */
     int n_sample;
@@ -37,7 +39,7 @@ typedef struct sl_calib {
 
 /* Runs the sequences through e and collects layers l0..l1 (l1 may be
  * n_layers: the classifier's input).  Without gram only the samples are
- * kept (H and abs_sum stay NULL): the quality gate's inputs. */
+ * kept (H, abs_sum and abs_max stay NULL): the quality gate's inputs. */
 sl_status sl_calib_run(sl_engine *e, const sl_eval_seq *seqs, int n_seqs, int l0, int l1, int max_sample, bool gram,
                        sl_calib **out, sl_err *err);
 void sl_calib_free(sl_calib *c);

@@ -359,6 +359,15 @@ static json_object *run_json(const char *what, char **out, int want_rc, const ch
     return j;
 }
 
+static json_object *tensor_named(json_object *report, const char *name)
+{
+    json_object *ts = json_object_object_get(report, "tensors");
+    for (size_t i = 0; ts && i < json_object_array_length(ts); i++)
+        if (!strcmp(jstr_of(json_object_array_get_idx(ts, i), "name", NULL), name))
+            return json_object_array_get_idx(ts, i);
+    return NULL;
+}
+
 Test(cli, quantize_gptq_and_awq_beat_rtn_on_stories260K, .timeout = 600)
 {
     NEED_SHARED(models);
@@ -367,8 +376,8 @@ Test(cli, quantize_gptq_and_awq_beat_rtn_on_stories260K, .timeout = 600)
          *held = strdup(test_path(dir, "eval.txt")), *img = strdup(test_path(dir, "q.gguf"));
     convert_s260(models, base, NULL);
     split_halves(test_path(models, "text/tinystories_valid_a.txt"), calib, held);
-    const char *types[2] = {"q4_0", "q4_1"}, *methods[3] = {"rtn", "gptq", "awq"};
-    for (int t = 0; t < 2; t++) {
+    const char *types[3] = {"q4_0", "q4_1", "iq4_nl"}, *methods[3] = {"rtn", "gptq", "awq"};
+    for (int t = 0; t < 3; t++) {
         double kl[3];
         for (int m = 0; m < 3; m++) {
             json_object *j = run_json("quantize", &out, 0,
@@ -446,38 +455,19 @@ Test(cli, quantize_policy_recipes_and_errors)
                 {"blk.0.ffn_gate.weight", "q8_0", NULL}, {"blk.2.attn_q.weight", "q4_0", NULL},
                 {"token_embd.weight", "q8_0", "embedding"}, {"blk.3.ffn_down.weight", "f16", "whole blocks"},
                 {"blk.3.attn_norm.weight", "f32", NULL}};
-    json_object *ts = json_object_object_get(j, "tensors");
     for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
-        int found = 0;
-        for (size_t i = 0; i < json_object_array_length(ts); i++) {
-            json_object *t = json_object_array_get_idx(ts, i);
-            if (strcmp(jstr_of(t, "name", NULL), want[w].name))
-                continue;
-            found = 1;
-            cr_assert_str_eq(jstr_of(t, "type", NULL), want[w].type, "%s", want[w].name);
-            if (want[w].fallback)
-                cr_assert(strstr(jstr_of(t, "fallback", NULL), want[w].fallback), "%s", want[w].name);
-        }
-        cr_assert(found, "%s missing from the report", want[w].name);
+        json_object *t = tensor_named(j, want[w].name);
+        cr_assert_not_null(t, "%s missing from the report", want[w].name);
+        cr_assert_str_eq(jstr_of(t, "type", NULL), want[w].type, "%s", want[w].name);
+        if (want[w].fallback)
+            cr_assert(strstr(jstr_of(t, "fallback", NULL), want[w].fallback), "%s", want[w].name);
     }
     json_object_put(j);
     /* what the report says is what the image holds */
     j = run_json("inspect", &out, 0, "inspect --json %s", img);
     free(out);
-    json_object *it = json_object_object_get(j, "tensors");
-    int checked = 0;
-    for (size_t i = 0; i < json_object_array_length(it); i++) {
-        json_object *t = json_object_array_get_idx(it, i);
-        if (!strcmp(jstr_of(t, "name", NULL), "blk.0.attn_q.weight")) {
-            cr_assert_str_eq(jstr_of(t, "type", NULL), "q4_1");
-            checked++;
-        }
-        if (!strcmp(jstr_of(t, "name", NULL), "blk.4.ffn_gate.weight")) {
-            cr_assert_str_eq(jstr_of(t, "type", NULL), "q8_0");
-            checked++;
-        }
-    }
-    cr_assert_eq(checked, 2);
+    cr_assert_str_eq(jstr_of(tensor_named(j, "blk.0.attn_q.weight"), "type", NULL), "q4_1");
+    cr_assert_str_eq(jstr_of(tensor_named(j, "blk.4.ffn_gate.weight"), "type", NULL), "q8_0");
     json_object_put(j);
     /* errors: GPTQ without calibration, a broken recipe, an unknown type */
     cr_assert_eq(run(&out, "quantize %s -o %s --type q4_0 --method gptq", base, img), 2, "%s", out);
@@ -492,6 +482,97 @@ Test(cli, quantize_policy_recipes_and_errors)
     free(base);
     free(img);
     free(recipe);
+    test_rmtree(dir);
+}
+
+Test(cli, quantize_w8a8_dynamic_static_and_smoothquant, .timeout = 300)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir(), *out;
+    char *base = strdup(test_path(dir, "f32.gguf")), *calib = strdup(test_path(dir, "calib.txt")),
+         *held = strdup(test_path(dir, "eval.txt")), *img = strdup(test_path(dir, "w.gguf")),
+         *recipe = strdup(test_path(dir, "r.json"));
+    convert_s260(models, base, NULL);
+    split_halves(test_path(models, "text/tinystories_valid_a.txt"), calib, held);
+    const char *variants[3] = {"", "--static", "--static --smooth 0.8"};
+    double kl[3], top1[3];
+    for (int v = 0; v < 3; v++) {
+        json_object *j = run_json("quantize", &out, 0,
+                                  "quantize %s -o %s --type w8a8 %s --calib %s --calib-split '\\n\\n' --calib-tokens 8192 "
+                                  "--json",
+                                  base, img, variants[v], calib);
+        free(out);
+        json_object *t = tensor_named(j, "blk.2.ffn_up.weight");
+        cr_assert_str_eq(jstr_of(t, "type", NULL), "w8a8");
+        cr_assert_eq(json_object_object_get(t, "input_scale") != NULL, v > 0, "input_scale only when static");
+        cr_assert_str_eq(jstr_of(tensor_named(j, "token_embd.weight"), "type", NULL), "q8_0");
+        json_object_put(j);
+        /* the companions are in the image, which verifies and generates */
+        cr_assert_eq(run(&out, "inspect %s", img), 0, "%s", out);
+        cr_assert(strstr(out, "verified") && strstr(out, "blk.4.ffn_down.weight_scale"), "%s", out);
+        cr_assert_eq(strstr(out, "blk.4.ffn_down.input_scale") != NULL, v > 0, "%s", out);
+        free(out);
+        cr_assert_eq(run_stdout(&out, "generate %s -p 'Once upon a time' -n 16", img), 0, "%s", out);
+        free(out);
+        j = run_json("eval", &out, 0, "eval %s --ref %s --text %s --split '\\n\\n' --max-pieces 300 --json", img, base,
+                     held);
+        kl[v] = jnum(j, "kl_mean");
+        top1[v] = jnum(j, "top1_agreement");
+        json_object_put(j);
+        free(out);
+    }
+    cr_log_info("stories260K w8a8 mean KLD: dynamic %.5f, static %.5f, static + SmoothQuant 0.8 %.5f", kl[0], kl[1],
+                kl[2]);
+    cr_assert_lt(kl[0], 0.005, "dynamic w8a8 KLD %.5f", kl[0]);
+    cr_assert_gt(top1[0], 0.95, "dynamic w8a8 top-1 %.4f", top1[0]);
+    cr_assert_lt(kl[1], 0.05, "static w8a8 KLD %.5f", kl[1]);
+    cr_assert_leq(kl[2], 0.8 * kl[1], "SmoothQuant %.5f is not 20%% below static %.5f", kl[2], kl[1]);
+    /* errors: static scales without calibration; a recipe splitting q/k/v;
+     * --smooth with nothing to smooth */
+    cr_assert_eq(run(&out, "quantize %s -o %s --type w8a8 --static", base, img), 2, "%s", out);
+    cr_assert(strstr(out, "--calib"), "%s", out);
+    free(out);
+    const char *r = "{\"tensors\": [{\"match\": \"blk.1.attn_k.weight\", \"type\": \"q8_0\"}]}";
+    test_spit(recipe, r, strlen(r));
+    cr_assert_eq(run(&out, "quantize %s -o %s --type w8a8 --recipe %s", base, img, recipe), 2, "%s", out);
+    cr_assert(strstr(out, "share an input"), "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "quantize %s -o %s --type q4_0 --smooth 0.5 --calib %s", base, img, calib), 2, "%s", out);
+    cr_assert(strstr(out, "w8a8"), "%s", out);
+    free(out);
+    free(base);
+    free(calib);
+    free(held);
+    free(img);
+    free(recipe);
+    test_rmtree(dir);
+}
+
+/* stories260K's rows (64, 172) are not whole 256-blocks: the super-block
+ * types fall back to their 32-wide kin, say so, and the image runs. */
+Test(cli, quantize_super_block_types_fall_back_on_narrow_rows)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir(), *out;
+    char *base = strdup(test_path(dir, "f32.gguf")), *img = strdup(test_path(dir, "k.gguf"));
+    convert_s260(models, base, NULL);
+    const struct {
+        const char *type, *to, *why;
+    } want[] = {{"q4_K", "q4_1", "q4_1 instead of q4_K"}, {"q6_K", "q8_0", "q8_0 instead of q6_K"},
+                {"nf4", "iq4_nl", "iq4_nl instead of nf4"}, {"iq4_nl", "iq4_nl", NULL}};
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        json_object *j = run_json("quantize", &out, 0, "quantize %s -o %s --type %s --json", base, img, want[w].type);
+        free(out);
+        json_object *t = tensor_named(j, "blk.0.attn_q.weight");
+        cr_assert_str_eq(jstr_of(t, "type", NULL), want[w].to, "%s", want[w].type);
+        if (want[w].why)
+            cr_assert(strstr(jstr_of(t, "fallback", NULL), want[w].why), "%s", want[w].type);
+        json_object_put(j);
+        cr_assert_eq(run_stdout(&out, "generate %s -p 'Once upon a time' -n 8", img), 0, "%s", out);
+        free(out);
+    }
+    free(base);
+    free(img);
     test_rmtree(dir);
 }
 

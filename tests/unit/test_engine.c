@@ -302,6 +302,45 @@ Test(engine, batch_chunk_thread_invariance_quantized, .timeout = 300)
     invariance(test_path(dir, "q41.gguf"));
     test_write_image(models, "llama2c", SL_TYPE_BF16, test_path(dir, "bf16.gguf"));
     invariance(test_path(dir, "bf16.gguf"));
+    test_write_image(models, "llama2c", SL_TYPE_IQ4_NL, test_path(dir, "iq4nl.gguf"));
+    invariance(test_path(dir, "iq4nl.gguf"));
+    test_rmtree(dir);
+}
+
+/* W8A8 (written by `sluice quantize`): per-token activation scales keep a
+ * token's values independent of its batch; and an image missing a row
+ * scale tensor is refused by name. */
+Test(engine, w8a8_invariance_and_missing_scales, .timeout = 300)
+{
+    NEED_SHARED(models);
+    const char *bin = getenv("SLUICE_BIN");
+    if (!bin)
+        cr_skip_test("SLUICE_BIN is not set (run through meson test)");
+    char *dir = test_tmpdir();
+    char *f32 = strdup(test_path(dir, "f32.gguf")), *w = strdup(test_path(dir, "w8a8.gguf"));
+    test_write_image(models, "llama2c", SL_TYPE_F32, f32);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' -o '%s' --type w8a8 >/dev/null", bin, f32, w);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    invariance(w);
+    sl_model_src src;
+    sl_err err = {0};
+    cr_assert_eq(sl_import_gguf(w, &src, &err), SL_OK, "%s", err.msg);
+    uint32_t i = 0;
+    while (i < src.n_tensors && strcmp(src.tensors[i].name, "blk.3.ffn_up.weight_scale"))
+        i++;
+    cr_assert_lt(i, src.n_tensors, "the row scales of blk.3.ffn_up are missing from the image");
+    memmove(&src.tensors[i], &src.tensors[i + 1], sizeof *src.tensors * (src.n_tensors - i - 1));
+    src.n_tensors--;
+    const char *bad = test_path(dir, "bad.gguf");
+    sl_write_opts o = {.type = SL_TYPE_KEEP, .recipe = "test"};
+    cr_assert_eq(sl_model_write(&src, bad, &o, NULL, &err), SL_OK, "%s", err.msg);
+    sl_model_src_free(&src);
+    sl_model *m;
+    cr_assert_eq(sl_model_open(bad, 0, &m, &err), SL_EFORMAT);
+    cr_assert(strstr(err.msg, "blk.3.ffn_up.weight_scale"), "%s", err.msg);
+    free(f32);
+    free(w);
     test_rmtree(dir);
 }
 

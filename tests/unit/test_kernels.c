@@ -10,7 +10,8 @@
 #include "sl_types.h"
 #include "test_support.h"
 
-static const uint32_t ggml_of[SL_W_COUNT] = {SL_TYPE_F32, SL_TYPE_F16, SL_TYPE_BF16, SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_Q4_1};
+static const uint32_t ggml_of[SL_W_COUNT] = {SL_TYPE_F32,  SL_TYPE_F16,  SL_TYPE_BF16, SL_TYPE_Q8_0,   SL_TYPE_Q4_0,
+                                             SL_TYPE_Q4_1, SL_TYPE_Q4_K, SL_TYPE_Q6_K, SL_TYPE_IQ4_NL, SL_TYPE_NF4};
 
 static uint64_t rng = 0x1234567;
 static float frand(void)
@@ -116,8 +117,10 @@ static void check_type(int wt)
     /* odd block counts too, and 40 blocks: AMX transposes weights in
      * chunks of 32 blocks, its accumulators crossing chunks through y */
     const int qk[] = {32, 64, 96, 160, 256, 288, 1280};
-    const int *ks = sl_wtype_quantized(wt) ? qk : fk;
-    const int nk = sl_wtype_quantized(wt) ? 7 : 10;
+    const int kk[] = {256, 512, 768, 1280, 2816}; /* super-block types: 1, 2, 3, 5, 11 super-blocks */
+    const bool super = sl_type_get(ggml_of[wt])->block_elems == 256;
+    const int *ks = super ? kk : sl_wtype_quantized(wt) ? qk : fk;
+    const int nk = super ? 5 : sl_wtype_quantized(wt) ? 7 : 10;
     int checked_isa = 0;
     for (int ki = 0; ki < nk; ki++) {
         prob p;
@@ -176,6 +179,10 @@ Test(kernels, bf16) { check_type(SL_W_BF16); }
 Test(kernels, q8_0) { check_type(SL_W_Q8_0); }
 Test(kernels, q4_0) { check_type(SL_W_Q4_0); }
 Test(kernels, q4_1) { check_type(SL_W_Q4_1); }
+Test(kernels, q4_k) { check_type(SL_W_Q4_K); }
+Test(kernels, q6_k) { check_type(SL_W_Q6_K); }
+Test(kernels, iq4_nl) { check_type(SL_W_IQ4_NL); }
+Test(kernels, nf4) { check_type(SL_W_NF4); }
 
 Test(kernels, activation_quantizer)
 {
@@ -213,7 +220,8 @@ Test(kernels, dispatch)
     sl_isa best = sl_isa_select();
     cr_assert_not_null(sl_kernels_for(best));
     cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_1), SL_W_Q4_1);
-    cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_K), -1);
+    cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q4_K), SL_W_Q4_K);
+    cr_assert_eq(sl_wtype_from_ggml(SL_TYPE_Q5_K), -1);
 }
 
 Test(kernels, attention_scores_and_accumulation)
@@ -276,4 +284,76 @@ Test(kernels, avx512_activation_quantizer_is_exact)
         sl_quantize_block_avx512(x, qs, &d, &s);
         cr_assert(memcmp(qs, ref.qs, 32) == 0 && d == ref.d && s == ref.s, "block %d differs from sl_quantize_act", r);
     }
+}
+
+/* W8A8: every level gives the exact integer dot product (so the same bits
+ * at every level, alone or in a batch), for row lengths with and without a
+ * SIMD tail. */
+Test(kernels, w8a8_products_are_exact_integers)
+{
+    const int ks[] = {1, 7, 31, 32, 33, 64, 100, 172, 1000, 4097};
+    enum { R = 21, T = 19 };
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        const int k = ks[ki];
+        int8_t *w = malloc((size_t)R * k);
+        const size_t stride = sl_w8a8_act_bytes(k);
+        uint8_t *x = aligned_alloc(64, stride * T);
+        float *xf = malloc(sizeof(float) * k), *y = malloc(sizeof(float) * R * T), *y1 = malloc(sizeof(float) * R);
+        for (int i = 0; i < R * k; i++)
+            w[i] = (int8_t)(frand() * 127.0f); /* -127..127 */
+        for (int t = 0; t < T; t++) {
+            for (int i = 0; i < k; i++)
+                xf[i] = frand() * (t + 1);
+            sl_w8a8_act_quant(xf, x + stride * t, k, t % 2 ? 0.0f : 0.05f); /* dynamic and static */
+        }
+        for (int isa = SL_ISA_SCALAR; isa < SL_ISA_COUNT; isa++) {
+            const sl_kernels *kk = sl_kernels_for((sl_isa)isa);
+            if (!kk)
+                continue;
+            kk->gemm[SL_W_W8A8]((const uint8_t *)w, (size_t)k, 0, R, x, stride, T, k, y, R);
+            for (int t = 0; t < T; t++) {
+                const int8_t *xq = (const int8_t *)(x + stride * t + sizeof(sl_w8a8_act));
+                for (int r = 0; r < R; r++) {
+                    int64_t s = 0;
+                    for (int i = 0; i < k; i++)
+                        s += w[(size_t)r * k + i] * xq[i];
+                    cr_assert_eq(y[t * R + r], (float)s, "%s k=%d r=%d t=%d: %.1f vs %lld", kk->gemm_name[SL_W_W8A8],
+                                 k, r, t, (double)y[t * R + r], (long long)s);
+                }
+                kk->gemm[SL_W_W8A8]((const uint8_t *)w, (size_t)k, 3, R, x + stride * t, stride, 1, k, y1, R);
+                cr_assert(memcmp(y1 + 3, y + t * R + 3, sizeof(float) * (R - 3)) == 0, "%s: alone differs",
+                          kk->gemm_name[SL_W_W8A8]);
+            }
+        }
+        free(w);
+        free(x);
+        free(xf);
+        free(y);
+        free(y1);
+    }
+}
+
+Test(kernels, w8a8_activation_scales)
+{
+    float x[40];
+    for (int i = 0; i < 40; i++)
+        x[i] = (float)(i - 20) / 4.0f; /* -5 .. 4.75 */
+    _Alignas(64) uint8_t buf[sizeof(sl_w8a8_act) + 64];
+    const sl_w8a8_act *h = (const sl_w8a8_act *)buf;
+    const int8_t *q = (const int8_t *)(buf + sizeof(sl_w8a8_act));
+    sl_w8a8_act_quant(x, buf, 40, 0.0f); /* dynamic: amax 5 -> 127 */
+    cr_assert_eq(h->s, 5.0f / 127.0f);
+    cr_assert_eq(q[0], -127);
+    cr_assert_eq(q[20], 0);
+    int32_t s = 0;
+    for (int i = 0; i < 40; i++)
+        s += q[i];
+    cr_assert_eq(h->sum, s);
+    for (int i = 40; i < 64; i++)
+        cr_assert_eq(q[i], 0, "padding must be zero");
+    sl_w8a8_act_quant(x, buf, 40, 0.02f); /* static: 1/0.02 = 50 per unit, clipped at 127 */
+    cr_assert_eq(h->s, 0.02f);
+    cr_assert_eq(q[0], -127, "-5 / 0.02 = -250 clips");
+    cr_assert_eq(q[21], 13, "0.25 / 0.02 = 12.5 rounds away from zero");
+    cr_assert_eq(q[39], 127);
 }

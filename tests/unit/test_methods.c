@@ -52,7 +52,7 @@ static void dequant_all(uint32_t type, const void *q, int rows, int k, float *ou
 
 static void gptq_beats_rtn(uint32_t type, bool act_order)
 {
-    enum { R = 48, K = 128, N = 512 };
+    enum { R = 48, K = 256, N = 512 }; /* K: one super-block for the K types */
     static float W[R * K], W0[R * K], X[N * K], H[K * K], H0[K * K], Wq[R * K], Wr[R * K];
     static uint8_t q[R * K * 2];
     for (int i = 0; i < R * K; i++)
@@ -76,19 +76,24 @@ Test(methods, gptq_beats_rtn_on_correlated_inputs)
     gptq_beats_rtn(SL_TYPE_Q4_1, false);
     gptq_beats_rtn(SL_TYPE_Q8_0, false);
     gptq_beats_rtn(SL_TYPE_Q4_0, true);
+    gptq_beats_rtn(SL_TYPE_Q4_K, false);
+    gptq_beats_rtn(SL_TYPE_Q6_K, false);
+    gptq_beats_rtn(SL_TYPE_IQ4_NL, false);
+    gptq_beats_rtn(SL_TYPE_NF4, false);
+    gptq_beats_rtn(SL_TYPE_Q4_K, true);
 }
 
 Test(methods, gptq_is_rtn_when_inputs_are_uncorrelated)
 {
     /* H = I: no column can absorb another's error, so every value is its
      * block grid's nearest (the grids' own RTN) */
-    enum { R = 8, K = 64 };
+    enum { R = 8, K = 512 };
     static float W[R * K], W0[R * K], H[K * K], Wq[R * K], Wr[R * K];
     static uint8_t q[R * K * 2];
     for (int i = 0; i < R * K; i++)
-        W0[i] = urand();
-    const uint32_t types[] = {SL_TYPE_Q4_0, SL_TYPE_Q4_1, SL_TYPE_Q8_0};
-    for (int t = 0; t < 3; t++) {
+        W0[i] = urand() * ((i / 32) % 4 ? 1.0f : 0.1f); /* sub-blocks of two sizes */
+    const uint32_t types[] = {SL_TYPE_Q4_0, SL_TYPE_Q4_1, SL_TYPE_Q8_0, SL_TYPE_Q4_K, SL_TYPE_Q6_K, SL_TYPE_IQ4_NL, SL_TYPE_NF4};
+    for (int t = 0; t < 7; t++) {
         memcpy(W, W0, sizeof W);
         memset(H, 0, sizeof H);
         for (int j = 0; j < K; j++)
@@ -137,12 +142,12 @@ Test(methods, weighted_grid_never_loses_to_rtn_on_its_own_measure)
             v[j] = urand() * (j == trial % 32 ? 6.0f : 1.0f); /* one outlier */
             h[j] = 0.1f + fabsf(urand()) * (j % 5 == 0 ? 10.0f : 1.0f);
         }
-        const uint32_t types[] = {SL_TYPE_Q4_0, SL_TYPE_Q4_1, SL_TYPE_Q8_0};
-        for (int t = 0; t < 3; t++) {
+        const uint32_t types[] = {SL_TYPE_Q4_0, SL_TYPE_Q4_1, SL_TYPE_Q8_0, SL_TYPE_IQ4_NL};
+        for (int t = 0; t < 4; t++) {
             sl_grid g0, g1;
             sl_err err;
-            cr_assert_eq(sl_grid_make(types[t], v, &g0, &err), SL_OK);
-            cr_assert_eq(sl_grid_make_weighted(types[t], v, h, &g1, &err), SL_OK);
+            cr_assert_eq(sl_grid_make(types[t], v, NULL, &g0, &err), SL_OK);
+            cr_assert_eq(sl_grid_make(types[t], v, h, &g1, &err), SL_OK);
             double e0 = 0, e1 = 0;
             for (int j = 0; j < 32; j++) {
                 double d0 = v[j] - sl_grid_value(&g0, sl_grid_quant(&g0, v[j]));
@@ -164,7 +169,7 @@ Test(methods, grid_bytes_are_ggml_blocks)
         v[j] = (float)j, v[16 + j] = (float)(j - 16);
     sl_grid g;
     sl_err err;
-    cr_assert_eq(sl_grid_make(SL_TYPE_Q4_0, v, &g, &err), SL_OK);
+    cr_assert_eq(sl_grid_make(SL_TYPE_Q4_0, v, NULL, &g, &err), SL_OK);
     cr_assert_eq(g.d, 2.0f);
     int8_t q[32];
     for (int j = 0; j < 32; j++)

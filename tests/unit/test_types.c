@@ -92,33 +92,47 @@ Test(types, golden_blocks_match_byte_for_byte)
     snprintf(path, sizeof path, "%s/tests/data/golden_blocks.txt", SL_SOURCE_DIR);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "missing %s", path);
-    char line[4096], name[64], tname[16];
+    static char line[16384];
+    char name[64], tname[16];
     int cases = 0;
     while (fgets(line, sizeof line, f)) {
         if (sscanf(line, "case %63s %15s", name, tname) != 2)
             continue;
-        const sl_type_traits *t = sl_type_by_name(tname);
+        const sl_type_traits *t = sl_type_get(sl_type_by_name(tname) ? sl_type_by_name(tname)->id : UINT32_MAX);
         cr_assert_not_null(t, "%s: type %s", name, tname);
-        float in[32];
+        /* "in V..." or "in*R V...": the values, repeated R times to fill the block */
+        float in[256];
         cr_assert_not_null(fgets(line, sizeof line, f));
-        char *p = line + 3;
-        for (int i = 0; i < 32; i++)
-            in[i] = strtof(p, &p);
+        char *p = line + 2;
+        int rep = 1, n_in = 0;
+        if (*p == '*')
+            rep = (int)strtol(p + 1, &p, 10);
+        while (n_in < 256) {
+            char *e;
+            const float v = strtof(p, &e);
+            if (e == p)
+                break;
+            in[n_in++] = v, p = e;
+        }
+        cr_assert_eq(n_in * rep, (int)t->block_elems, "%s: %d x %d inputs for a block of %u", name, n_in, rep,
+                     t->block_elems);
+        for (int r = 1; r < rep; r++)
+            memcpy(in + r * n_in, in, sizeof(float) * (size_t)n_in);
         cr_assert_not_null(fgets(line, sizeof line, f));
-        uint8_t want[64], got[64];
+        uint8_t want[256], got[256];
         size_t n = (strlen(line) - 5) / 2;
         cr_assert_eq(n, t->block_bytes, "%s: expected %u bytes", name, t->block_bytes);
         for (size_t i = 0; i < n; i++)
             want[i] = (uint8_t)(hexval(line[4 + 2 * i]) << 4 | hexval(line[5 + 2 * i]));
         sl_err err;
-        cr_assert_eq(sl_quantize_row(t->id, in, got, 32, &err), SL_OK, "%s: %s", name, err.msg);
+        cr_assert_eq(sl_quantize_row(t->id, in, got, t->block_elems, &err), SL_OK, "%s: %s", name, err.msg);
         cr_assert_arr_eq(got, want, n, "%s: bytes differ from the golden block", name);
-        float back[32];
-        cr_assert_eq(sl_dequantize_row(t->id, got, back, 32, &err), SL_OK);
+        float back[256];
+        cr_assert_eq(sl_dequantize_row(t->id, got, back, t->block_elems, &err), SL_OK);
         cases++;
     }
     fclose(f);
-    cr_assert_eq(cases, 7, "golden cases read: %d", cases);
+    cr_assert_eq(cases, 13, "golden cases read: %d", cases);
 }
 
 /* Every element's error is bounded by half a quantization step (plus the
@@ -167,6 +181,90 @@ Test(types, quantize_error_within_bounds_on_random_rows)
     }
 }
 
+/* The super-block types and IQ4_NL: half a step of the sub-block's scale,
+ * plus what rounding the sub-block scales to the super-block's grid can
+ * add at the range's ends (derivations in the comments). */
+Test(types, super_block_and_codebook_error_within_bounds)
+{
+    enum { N = 4096 };
+    static float x[N], y[N];
+    static uint8_t q[N * 4];
+    const uint32_t types[] = {SL_TYPE_Q4_K, SL_TYPE_Q6_K, SL_TYPE_NF4, SL_TYPE_IQ4_NL};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+        for (int trial = 0; trial < 20; trial++) {
+            float range = powf(10.0f, frand(-3.0f, 2.0f));
+            for (int i = 0; i < N; i++) /* sub-blocks of differing ranges */
+                x[i] = frand(-range, range) * (((i / 32) % 3) ? 1.0f : 0.3f) + (((i / 16) % 5) ? 0.0f : range / 4);
+            sl_err err;
+            cr_assert_eq(sl_quantize_row(types[k], x, q, N, &err), SL_OK, "%s", err.msg);
+            cr_assert_eq(sl_dequantize_row(types[k], q, y, N, &err), SL_OK, "%s", err.msg);
+            const int sub = types[k] == SL_TYPE_Q6_K ? 16 : types[k] == SL_TYPE_NF4 ? 64 : 32;
+            const int span = types[k] == SL_TYPE_IQ4_NL ? 32 : 256;
+            for (int s0 = 0; s0 < N; s0 += span) {
+                float dmax = 0, mmax = 0, amax_all = 0;
+                for (int b = s0; b < s0 + span; b += sub) {
+                    float mn = 0, mx = x[b], am = 0;
+                    for (int j = b; j < b + sub; j++)
+                        mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]), am = fmaxf(am, fabsf(x[j]));
+                    dmax = fmaxf(dmax, types[k] == SL_TYPE_Q4_K ? (mx - mn) / 15 : am / 32);
+                    mmax = fmaxf(mmax, -mn);
+                    amax_all = fmaxf(amax_all, am);
+                }
+                for (int b = s0; b < s0 + span; b += sub) {
+                    float mn = 0, mx = x[b], am = 0;
+                    for (int j = b; j < b + sub; j++)
+                        mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]), am = fmaxf(am, fabsf(x[j]));
+                    float bound;
+                    switch (types[k]) {
+                    /* q in 0..15, d_j = D sc_j, m_j = M mn_j (D = dmax/63, M =
+                     * mmax/63): half a step, and ends moved by M/2 and 15 D/2 */
+                    case SL_TYPE_Q4_K: bound = (mx - mn) / 30 + dmax / 63 * 8 + mmax / 63 / 2; break;
+                    /* q - 32 in -32..31 with the signed extreme at -32: a
+                     * whole step at the other end (as Q4_0), and d_j = D sc_j
+                     * (D = dmax/128) moves the extreme by 32 D/2 */
+                    case SL_TYPE_Q6_K: bound = am / 32 + dmax / 128 * 17; break;
+                    /* the widest gap of the code is 0.304 (-1 to -0.696); the
+                     * block scale is absmax within D/2 (D = amax/255) */
+                    case SL_TYPE_NF4: bound = am * 0.153f + amax_all / 255; break;
+                    /* codes -127..113 on d = amax/127: the widest gap 24, and
+                     * 113 short of 127 on the other side */
+                    default: bound = am * 14.0f / 127.0f; break;
+                    }
+                    /* a scale that is a subnormal half is off by up to 2^-25,
+                     * times the largest code times sub-block scale */
+                    const float sub_scale_codes = types[k] == SL_TYPE_Q6_K   ? 32 * 128
+                                                  : types[k] == SL_TYPE_Q4_K ? 16 * 63
+                                                  : types[k] == SL_TYPE_NF4  ? 255
+                                                                             : 127;
+                    bound = bound * 1.01f + am * 0x1p-10f + sub_scale_codes * 0x1p-25f;
+                    for (int j = b; j < b + sub; j++)
+                        cr_assert(fabsf(x[j] - y[j]) <= bound, "%s: |%g - %g| = %g > %g",
+                                  sl_type_get(types[k])->name, x[j], y[j], fabsf(x[j] - y[j]), bound);
+                }
+            }
+        }
+}
+
+/* W8A8's weight rows, worked out by hand: amax 2.54 -> scale 0.02; 1.013
+ * is 50.65 steps -> 51 (and -51); 0.009 is 0.45 -> 0; -2.54 is -127. */
+Test(types, w8a8_rows_golden)
+{
+    const float x[6] = {2.54f, -2.54f, 1.013f, -1.013f, 0.0f, 0.009f};
+    int8_t q[6];
+    float s;
+    sl_err err;
+    cr_assert_eq(sl_w8a8_quantize_row(x, q, 6, &s, &err), SL_OK);
+    cr_assert_eq(s, 2.54f / 127.0f);
+    const int8_t want[6] = {127, -127, 51, -51, 0, 0};
+    cr_assert_arr_eq(q, want, 6);
+    const float z[3] = {0, 0, 0};
+    cr_assert_eq(sl_w8a8_quantize_row(z, q, 3, &s, &err), SL_OK);
+    cr_assert_eq(s, 0.0f);
+    cr_assert_eq(q[0] | q[1] | q[2], 0);
+    const float bad[2] = {1.0f, INFINITY};
+    cr_assert_eq(sl_w8a8_quantize_row(bad, q, 2, &s, &err), SL_ERANGE);
+}
+
 Test(types, quantizers_refuse_partial_blocks_and_non_finite_values)
 {
     float x[64] = {0};
@@ -180,7 +278,8 @@ Test(types, quantizers_refuse_partial_blocks_and_non_finite_values)
     cr_assert(strstr(err.msg, "element 5"), "%s", err.msg);
     x[5] = 1e9f; /* scale 1e9/127 does not fit a half */
     cr_assert_eq(sl_quantize_row(SL_TYPE_Q8_0, x, q, 32, &err), SL_ERANGE);
-    cr_assert_eq(sl_quantize_row(SL_TYPE_Q4_K, x, q, 256, &err), SL_EUNSUPPORTED);
+    cr_assert_eq(sl_quantize_row(SL_TYPE_Q5_K, x, q, 256, &err), SL_EUNSUPPORTED);
+    cr_assert_eq(sl_quantize_row(SL_TYPE_Q4_K, x, q, 32, &err), SL_EFORMAT);
 }
 
 Test(types, table_matches_ggml_block_sizes)
