@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "sl_gguf.h"
 #include "sl_types.h"
 #include "test_support.h"
 
@@ -137,112 +138,124 @@ Test(types, golden_blocks_match_byte_for_byte)
 
 /* Every element's error is bounded by half a quantization step (plus the
  * half-float rounding of the scale). */
-Test(types, quantize_error_within_bounds_on_random_rows)
+/* Every element of x (n values) against its round trip y through type:
+ * half a step of its block's or sub-block's scale, plus what storing the
+ * scales as halves (and, for the super-block types, as 6- or 8-bit
+ * multiples of the super-block's halves) can add at the range's ends. */
+static void assert_within_bounds(uint32_t type, const float *x, const float *y, int n, const char *what)
 {
-    const uint32_t types[] = {SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_Q4_1, SL_TYPE_F16, SL_TYPE_BF16, SL_TYPE_F32};
-    enum { N = 4096 };
-    static float x[N], y[N];
-    static uint8_t q[N * 4];
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        for (int trial = 0; trial < 20; trial++) {
-            float range = powf(10.0f, frand(-4.0f, 3.0f));
-            for (int i = 0; i < N; i++)
-                x[i] = frand(-range, range);
-            sl_err err;
-            cr_assert_eq(sl_quantize_row(types[k], x, q, N, &err), SL_OK, "%s", err.msg);
-            cr_assert_eq(sl_dequantize_row(types[k], q, y, N, &err), SL_OK, "%s", err.msg);
-            for (int b = 0; b < N / 32; b++) {
-                float amax = 0, mn = x[b * 32], mx = x[b * 32];
-                for (int j = 0; j < 32; j++) {
-                    amax = fmaxf(amax, fabsf(x[b * 32 + j]));
-                    mn = fminf(mn, x[b * 32 + j]);
-                    mx = fmaxf(mx, x[b * 32 + j]);
+    const sl_type_traits *t = sl_type_get(type);
+    const bool super = t->block_elems == 256;
+    const int sub = type == SL_TYPE_Q6_K ? 16 : type == SL_TYPE_NF4 ? 64 : 32;
+    const int span = super ? 256 : 32;
+    for (int s0 = 0; s0 < n; s0 += span) {
+        float dmax = 0, mmax = 0, amax_all = 0; /* the super-block's largest sub-block scale, offset, value */
+        for (int b = s0; b < s0 + span; b += sub) {
+            float mn = 0, mx = x[b], am = 0;
+            for (int j = b; j < b + sub; j++)
+                mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]), am = fmaxf(am, fabsf(x[j]));
+            dmax = fmaxf(dmax, type == SL_TYPE_Q4_K ? (mx - mn) / 15 : am / 32);
+            mmax = fmaxf(mmax, -mn);
+            amax_all = fmaxf(amax_all, am);
+        }
+        for (int b = s0; b < s0 + span; b += sub) {
+            float mn = x[b], mx = x[b], am = 0, lo0 = 0;
+            for (int j = b; j < b + sub; j++)
+                mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]), am = fmaxf(am, fabsf(x[j]));
+            lo0 = fminf(mn, 0.0f);
+            for (int j = b; j < b + sub; j++) {
+                float bound;
+                switch (type) {
+                /* half a step, plus the half-float rounding of the scale
+                 * (relative 2^-11, absolute 2^-25 where the scale is a
+                 * subnormal half) times the largest code */
+                case SL_TYPE_Q8_0: bound = am / 254.0f + am * 0x1p-10f + 127 * 0x1p-24f; break;
+                case SL_TYPE_Q4_0: bound = am / 8.0f * 1.001f + am * 0x1p-10f + 8 * 0x1p-24f; break;
+                case SL_TYPE_Q4_1: bound = (mx - mn) / 30.0f + (fabsf(mn) + mx - mn) * 0x1p-10f + 16 * 0x1p-24f; break;
+                case SL_TYPE_F16: bound = fabsf(x[j]) * 0x1p-11f + 0x1p-25f; break;
+                case SL_TYPE_BF16: bound = fabsf(x[j]) * 0x1p-8f; break;
+                case SL_TYPE_F32: bound = 0.0f; break;
+                /* q in 0..15, d_j = D sc_j, m_j = M mn_j (D = dmax/63, M =
+                 * mmax/63): half a step, and ends moved by M/2 and 15 D/2 */
+                case SL_TYPE_Q4_K: bound = (mx - lo0) / 30 + dmax / 63 * 8 + mmax / 63 / 2; break;
+                /* q - 32 in -32..31 with the signed extreme at -32: a
+                 * whole step at the other end (as Q4_0), and d_j = D sc_j
+                 * (D = dmax/128) moves the extreme by 32 D/2 */
+                case SL_TYPE_Q6_K: bound = am / 32 + dmax / 128 * 17; break;
+                /* the widest gap of the code is 0.304 (-1 to -0.696); the
+                 * block scale is absmax within D/2 (D = amax/255) */
+                case SL_TYPE_NF4: bound = am * 0.153f + amax_all / 255; break;
+                /* codes -127..113 on d = amax/127: the widest gap 24, and
+                 * 113 short of 127 on the other side */
+                case SL_TYPE_IQ4_NL: bound = am * 14.0f / 127.0f; break;
+                default: cr_assert_fail("no bound for %s", t->name);
                 }
-                for (int j = 0; j < 32; j++) {
-                    int i = b * 32 + j;
-                    float e = fabsf(x[i] - y[i]), bound;
-                    switch (types[k]) {
-                    /* half a step, plus the half-float rounding of the scale
-                     * (relative 2^-11, absolute 2^-25 where the scale is a
-                     * subnormal half) times the largest code */
-                    case SL_TYPE_Q8_0: bound = amax / 254.0f + amax * 0x1p-10f + 127 * 0x1p-24f; break;
-                    case SL_TYPE_Q4_0: bound = amax / 8.0f * 1.001f + amax * 0x1p-10f + 8 * 0x1p-24f; break;
-                    case SL_TYPE_Q4_1:
-                        bound = (mx - mn) / 30.0f + (fabsf(mn) + mx - mn) * 0x1p-10f + 16 * 0x1p-24f;
-                        break;
-                    case SL_TYPE_F16: bound = fabsf(x[i]) * 0x1p-11f + 0x1p-25f; break;
-                    case SL_TYPE_BF16: bound = fabsf(x[i]) * 0x1p-8f; break;
-                    default: bound = 0; break;
-                    }
-                    cr_assert(e <= bound, "%s: |%g - %g| = %g > %g", sl_type_get(types[k])->name, x[i], y[i], e, bound);
+                if (t->quantized && type != SL_TYPE_Q8_0 && type != SL_TYPE_Q4_0 && type != SL_TYPE_Q4_1) {
+                    /* a scale that is a subnormal half is off by up to 2^-25,
+                     * times the largest code times sub-block scale */
+                    const float codes = type == SL_TYPE_Q6_K   ? 32 * 128
+                                        : type == SL_TYPE_Q4_K ? 16 * 63
+                                        : type == SL_TYPE_NF4  ? 255
+                                                               : 127;
+                    bound = bound * 1.01f + am * 0x1p-10f + codes * 0x1p-25f;
                 }
+                cr_assert(fabsf(x[j] - y[j]) <= bound, "%s %s element %d: |%g - %g| = %g > %g", what, t->name, j, x[j],
+                          y[j], fabsf(x[j] - y[j]), bound);
             }
         }
     }
 }
 
-/* The super-block types and IQ4_NL: half a step of the sub-block's scale,
- * plus what rounding the sub-block scales to the super-block's grid can
- * add at the range's ends (derivations in the comments). */
-Test(types, super_block_and_codebook_error_within_bounds)
+static const uint32_t all_types[] = {SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_Q4_1,   SL_TYPE_Q4_K, SL_TYPE_Q6_K,
+                                     SL_TYPE_NF4,  SL_TYPE_IQ4_NL, SL_TYPE_F16, SL_TYPE_BF16, SL_TYPE_F32};
+
+static void round_trip(uint32_t type, const float *x, float *y, int n)
+{
+    static uint8_t q[4096 * 4];
+    sl_err err;
+    cr_assert_leq(n, 4096);
+    cr_assert_eq(sl_quantize_row(type, x, q, (uint64_t)n, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_dequantize_row(type, q, y, (uint64_t)n, &err), SL_OK, "%s", err.msg);
+}
+
+Test(types, quantize_error_within_bounds_on_random_rows)
 {
     enum { N = 4096 };
     static float x[N], y[N];
-    static uint8_t q[N * 4];
-    const uint32_t types[] = {SL_TYPE_Q4_K, SL_TYPE_Q6_K, SL_TYPE_NF4, SL_TYPE_IQ4_NL};
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+    for (size_t k = 0; k < sizeof all_types / sizeof all_types[0]; k++)
         for (int trial = 0; trial < 20; trial++) {
-            float range = powf(10.0f, frand(-3.0f, 2.0f));
-            for (int i = 0; i < N; i++) /* sub-blocks of differing ranges */
+            const float range = powf(10.0f, frand(-4.0f, 3.0f));
+            for (int i = 0; i < N; i++) /* sub-blocks of differing ranges, some off centre */
                 x[i] = frand(-range, range) * (((i / 32) % 3) ? 1.0f : 0.3f) + (((i / 16) % 5) ? 0.0f : range / 4);
-            sl_err err;
-            cr_assert_eq(sl_quantize_row(types[k], x, q, N, &err), SL_OK, "%s", err.msg);
-            cr_assert_eq(sl_dequantize_row(types[k], q, y, N, &err), SL_OK, "%s", err.msg);
-            const int sub = types[k] == SL_TYPE_Q6_K ? 16 : types[k] == SL_TYPE_NF4 ? 64 : 32;
-            const int span = types[k] == SL_TYPE_IQ4_NL ? 32 : 256;
-            for (int s0 = 0; s0 < N; s0 += span) {
-                float dmax = 0, mmax = 0, amax_all = 0;
-                for (int b = s0; b < s0 + span; b += sub) {
-                    float mn = 0, mx = x[b], am = 0;
-                    for (int j = b; j < b + sub; j++)
-                        mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]), am = fmaxf(am, fabsf(x[j]));
-                    dmax = fmaxf(dmax, types[k] == SL_TYPE_Q4_K ? (mx - mn) / 15 : am / 32);
-                    mmax = fmaxf(mmax, -mn);
-                    amax_all = fmaxf(amax_all, am);
-                }
-                for (int b = s0; b < s0 + span; b += sub) {
-                    float mn = 0, mx = x[b], am = 0;
-                    for (int j = b; j < b + sub; j++)
-                        mn = fminf(mn, x[j]), mx = fmaxf(mx, x[j]), am = fmaxf(am, fabsf(x[j]));
-                    float bound;
-                    switch (types[k]) {
-                    /* q in 0..15, d_j = D sc_j, m_j = M mn_j (D = dmax/63, M =
-                     * mmax/63): half a step, and ends moved by M/2 and 15 D/2 */
-                    case SL_TYPE_Q4_K: bound = (mx - mn) / 30 + dmax / 63 * 8 + mmax / 63 / 2; break;
-                    /* q - 32 in -32..31 with the signed extreme at -32: a
-                     * whole step at the other end (as Q4_0), and d_j = D sc_j
-                     * (D = dmax/128) moves the extreme by 32 D/2 */
-                    case SL_TYPE_Q6_K: bound = am / 32 + dmax / 128 * 17; break;
-                    /* the widest gap of the code is 0.304 (-1 to -0.696); the
-                     * block scale is absmax within D/2 (D = amax/255) */
-                    case SL_TYPE_NF4: bound = am * 0.153f + amax_all / 255; break;
-                    /* codes -127..113 on d = amax/127: the widest gap 24, and
-                     * 113 short of 127 on the other side */
-                    default: bound = am * 14.0f / 127.0f; break;
-                    }
-                    /* a scale that is a subnormal half is off by up to 2^-25,
-                     * times the largest code times sub-block scale */
-                    const float sub_scale_codes = types[k] == SL_TYPE_Q6_K   ? 32 * 128
-                                                  : types[k] == SL_TYPE_Q4_K ? 16 * 63
-                                                  : types[k] == SL_TYPE_NF4  ? 255
-                                                                             : 127;
-                    bound = bound * 1.01f + am * 0x1p-10f + sub_scale_codes * 0x1p-25f;
-                    for (int j = b; j < b + sub; j++)
-                        cr_assert(fabsf(x[j] - y[j]) <= bound, "%s: |%g - %g| = %g > %g",
-                                  sl_type_get(types[k])->name, x[j], y[j], fabsf(x[j] - y[j]), bound);
-                }
-            }
+            round_trip(all_types[k], x, y, N);
+            assert_within_bounds(all_types[k], x, y, N, "random");
         }
+}
+
+/* The same bounds on stories260K's trained matrices, read 256 values at a
+ * time across rows (the bounds are per block, whatever the rows). */
+Test(types, quantize_error_within_bounds_on_real_weights)
+{
+    NEED_SHARED(models);
+    sl_gguf *g;
+    sl_err err;
+    cr_assert_eq(sl_gguf_open(test_path(models, "stories260K.gguf"), 0, &g, &err), SL_OK, "%s", err.msg);
+    static float y[4096];
+    int checked = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const sl_gguf_tensor *t = &g->tensors[i];
+        if (t->n_dims != 2 || t->type != SL_TYPE_F32)
+            continue;
+        const float *x = (const float *)(const void *)t->data;
+        const int n = (int)(t->n_elems / 256 * 256 < 4096 ? t->n_elems / 256 * 256 : 4096);
+        for (size_t k = 0; k < sizeof all_types / sizeof all_types[0]; k++) {
+            round_trip(all_types[k], x, y, n);
+            assert_within_bounds(all_types[k], x, y, n, t->name);
+        }
+        checked++;
+    }
+    cr_assert_geq(checked, 30, "matrices checked: %d", checked);
+    sl_gguf_close(g);
 }
 
 /* W8A8's weight rows, worked out by hand: amax 2.54 -> scale 0.02; 1.013
