@@ -421,8 +421,8 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
 
 /* 16 rows (masked below 16) against n <= IMT tokens. */
 #define INT8_TILE(T, BT, WB, PER)                                                                                      \
-    INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int nb,      \
-                         float *y, int ldy, __mmask16 m, size_t next)                                                  \
+    INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int ns,      \
+                         int nb, float *y, int ldy, __mmask16 m, size_t next)                                          \
     {                                                                                                                  \
         __m512 acc[IMT];                                                                                               \
         UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                           \
@@ -434,7 +434,7 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
             prep_##T(rows, vidx, b, &w);                                                                               \
             UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                            \
         }                                                                                                              \
-        UNROLL_IMT for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);                  \
+        UNROLL_IMT for (int j = 0; j < n; j++) if (j < ns) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);     \
     }                                                                                                                  \
     static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
                          int k, float *y, int ldy)                                                                     \
@@ -452,36 +452,29 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
                 const __m512i vidx = row_group(w, row_bytes, R, nr, rows);                                             \
                 const size_t next = R + 16 + 16 <= r1 ? 16 * row_bytes : 0;                                            \
                 for (int t = T0; t < T1; t += IMT) {                                                                   \
+                    /* widths 1-4 exact, else 8 or 16: the tokens past n repeat                                        \
+                     * the last one, computed and never stored (a third of the                                         \
+                     * code of one tile per width, the same bits) */                                                   \
                     const act_blk *xs[IMT];                                                                            \
-                    const int n = T1 - t < IMT ? T1 - t : IMT;                                                         \
-                    for (int j = 0; j < n; j++)                                                                        \
-                        xs[j] = (const act_blk *)(const void *)((const uint8_t *)x + (size_t)(t + j) * x_stride);      \
+                    const int n = T1 - t < IMT ? T1 - t : IMT, wd = n <= 4 ? n : n <= 8 ? 8 : 16;                      \
+                    for (int j = 0; j < wd; j++)                                                                       \
+                        xs[j] = (const act_blk *)(const void *)((const uint8_t *)x +                                   \
+                                                                 (size_t)(t + (j < n ? j : n - 1)) * x_stride);       \
                     float *yt = y + (size_t)t * ldy + R;                                                               \
                     const size_t pf = t == T0 ? next : 0;                                                              \
-                    switch (n) {                                                                                       \
-                    case 16: tile_##T(rows, vidx, xs, 16, nb, yt, ldy, m, pf); break;                                  \
-                    case 15: tile_##T(rows, vidx, xs, 15, nb, yt, ldy, m, pf); break;                                  \
-                    case 14: tile_##T(rows, vidx, xs, 14, nb, yt, ldy, m, pf); break;                                  \
-                    case 13: tile_##T(rows, vidx, xs, 13, nb, yt, ldy, m, pf); break;                                  \
-                    case 12: tile_##T(rows, vidx, xs, 12, nb, yt, ldy, m, pf); break;                                  \
-                    case 11: tile_##T(rows, vidx, xs, 11, nb, yt, ldy, m, pf); break;                                  \
-                    case 10: tile_##T(rows, vidx, xs, 10, nb, yt, ldy, m, pf); break;                                  \
-                    case 9: tile_##T(rows, vidx, xs, 9, nb, yt, ldy, m, pf); break;                                    \
-                    case 8: tile_##T(rows, vidx, xs, 8, nb, yt, ldy, m, pf); break;                                    \
-                    case 7: tile_##T(rows, vidx, xs, 7, nb, yt, ldy, m, pf); break;                                    \
-                    case 6: tile_##T(rows, vidx, xs, 6, nb, yt, ldy, m, pf); break;                                    \
-                    case 5: tile_##T(rows, vidx, xs, 5, nb, yt, ldy, m, pf); break;                                    \
-                    case 4: tile_##T(rows, vidx, xs, 4, nb, yt, ldy, m, pf); break;                                    \
-                    case 3: tile_##T(rows, vidx, xs, 3, nb, yt, ldy, m, pf); break;                                    \
-                    case 2: tile_##T(rows, vidx, xs, 2, nb, yt, ldy, m, pf); break;                                    \
-                    default: tile_##T(rows, vidx, xs, 1, nb, yt, ldy, m, pf); break;                                   \
+                    switch (wd) {                                                                                      \
+                    case 16: tile_##T(rows, vidx, xs, 16, n, nb, yt, ldy, m, pf); break;                               \
+                    case 8: tile_##T(rows, vidx, xs, 8, n, nb, yt, ldy, m, pf); break;                                 \
+                    case 4: tile_##T(rows, vidx, xs, 4, n, nb, yt, ldy, m, pf); break;                                 \
+                    case 3: tile_##T(rows, vidx, xs, 3, n, nb, yt, ldy, m, pf); break;                                 \
+                    case 2: tile_##T(rows, vidx, xs, 2, n, nb, yt, ldy, m, pf); break;                                 \
+                    default: tile_##T(rows, vidx, xs, 1, n, nb, yt, ldy, m, pf); break;                                \
                     }                                                                                                  \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
     }
 
-/* PER: activation blocks per weight block (prefetch distance) */
 INT8_TILE(q4_0, sl_block_q4_0, wblk, 1)
 INT8_TILE(q4_1, sl_block_q4_1, wblk, 1)
 INT8_TILE(q8_0, sl_block_q8_0, wblk, 1)
