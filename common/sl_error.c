@@ -59,6 +59,7 @@ const char *sl_status_name(sl_status code)
     case SL_EUNSUPPORTED: return "unsupported";
     case SL_ECHECKSUM: return "checksum-mismatch";
     case SL_ENOTFOUND: return "not-found";
+    case SL_EBUSY: return "busy";
     }
     return "unknown-error";
 }

@@ -22,6 +22,7 @@ typedef enum sl_status {
     SL_EUNSUPPORTED = -6, /* well-formed but not something sluice handles */
     SL_ECHECKSUM = -7,    /* content does not match its checksum */
     SL_ENOTFOUND = -8,    /* a named key, tensor or file is missing */
+    SL_EBUSY = -9,        /* a bounded queue is full: try again later */
 } sl_status;
 
 typedef struct sl_err {

@@ -1,0 +1,238 @@
+/* The continuous-batching scheduler on stories260K: requests joining late,
+ * prompts in small chunks and a tight token budget still get exactly the
+ * tokens they get alone (greedy: run.c's), and cancel, deadlines, a full
+ * queue, a full context and a small KV pool behave as sl_sched.h says. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_sched.h"
+#include "test_images.h"
+
+enum { MAXR = 32, MAXT = 256 };
+
+typedef struct record {
+    int32_t tok[MAXR][MAXT];
+    int n[MAXR], done[MAXR], failed[MAXR];
+    int finish[MAXR];
+} record;
+
+static void on_event(void *ctx, const sl_sched_event *ev)
+{
+    record *r = ctx;
+    cr_assert_lt(ev->id, MAXR);
+    if (ev->kind == SL_SCHED_TOKEN) {
+        cr_assert_lt(r->n[ev->id], MAXT);
+        cr_assert(!r->done[ev->id] && !r->failed[ev->id], "a token after the end of request %llu",
+                  (unsigned long long)ev->id);
+        r->tok[ev->id][r->n[ev->id]++] = ev->token;
+    } else if (ev->kind == SL_SCHED_DONE) {
+        r->done[ev->id]++;
+        r->finish[ev->id] = ev->finish;
+        cr_assert_eq(ev->generated_tokens, r->n[ev->id]);
+        cr_assert_leq(ev->ttft_us, ev->total_us);
+    } else
+        r->failed[ev->id] = ev->failure;
+}
+
+static sl_engine *engine(const sl_model *m, int max_seqs, int kv_blocks)
+{
+    sl_engine_cfg c = {.n_threads = 2, .isa = -1, .max_seqs = max_seqs, .ctx = 512, .kv_blocks = kv_blocks,
+                       .max_batch_tokens = 64};
+    sl_engine *e;
+    sl_err err = {0};
+    cr_assert_eq(sl_engine_create(m, &c, &e, &err), SL_OK, "%s", err.msg);
+    return e;
+}
+
+static int run_all(sl_sched *s)
+{
+    int active = 1, steps = 0;
+    sl_err err = {0};
+    while (active) {
+        cr_assert_eq(sl_sched_step(s, &active, &err), SL_OK, "%s", err.msg);
+        cr_assert_lt(++steps, 100000, "the scheduler does not finish");
+    }
+    return steps;
+}
+
+static int32_t *ids_of(const char *models, const char *file, int *n_prompt, int *n_seq)
+{
+    char *text = (char *)test_slurp(test_path(models, file), NULL);
+    int32_t *v = calloc(600, sizeof *v);
+    char *p = strstr(text, "prompt:"), *q = strstr(text, "sequence:");
+    cr_assert(p && q);
+    int n = 0;
+    for (char *e, *c = p + 7; n < 300; c = e) {
+        long x = strtol(c, &e, 10);
+        if (e == c)
+            break;
+        v[n++] = (int32_t)x;
+    }
+    *n_prompt = n;
+    n = 0;
+    for (char *e, *c = q + 9; n < 300; c = e) {
+        long x = strtol(c, &e, 10);
+        if (e == c)
+            break;
+        v[300 + n++] = (int32_t)x;
+    }
+    *n_seq = n;
+    free(text);
+    return v;
+}
+
+Test(sched, late_joiners_and_chunked_prompts_get_their_solo_tokens, .timeout = 300)
+{
+    NEED_SHARED(models);
+    sl_model *m = test_open_model(test_path(models, "stories260K.gguf"));
+    const char *files[3] = {"reference/stories260K_t0_n200_once_upon_a_time.ids",
+                            "reference/stories260K_t0_n200_the_cat.ids",
+                            "reference/stories260K_t0_default_empty_prompt.ids"};
+    sl_sched_req req[12];
+    int32_t *store[12];
+    int ref_n[3];
+    uint64_t rng = 99;
+    for (int i = 0; i < 12; i++) {
+        memset(&req[i], 0, sizeof req[i]);
+        req[i].id = (uint64_t)i;
+        req[i].sampler = sl_sampler_defaults();
+        req[i].stop_at_bos = 1;
+        if (i < 3) { /* run.c's greedy continuations */
+            int np, ns;
+            store[i] = ids_of(models, files[i], &np, &ns);
+            req[i].prompt = store[i], req[i].n_prompt = np, req[i].max_tokens = ns - np;
+            ref_n[i] = ns;
+        } else { /* random prompts; some sampled with their own seeds */
+            store[i] = malloc(sizeof(int32_t) * 40);
+            const int np = 1 + (int)((rng = rng * 6364136223846793005ull + 1) >> 58) % 40;
+            for (int k = 0; k < np; k++)
+                store[i][k] = 1 + (int)(((rng = rng * 6364136223846793005ull + 1) >> 33) % (uint64_t)(m->vocab - 1));
+            req[i].prompt = store[i], req[i].n_prompt = np, req[i].max_tokens = 10 + 7 * i;
+            if (i % 2) {
+                req[i].sampler.temp = 0.9f, req[i].sampler.top_p = 0.9f;
+                req[i].sampler.seed = 1000u + (uint64_t)i;
+            }
+        }
+    }
+    /* alone: one request per scheduler */
+    static record solo, batch;
+    memset(&solo, 0, sizeof solo);
+    memset(&batch, 0, sizeof batch);
+    sl_engine *e = engine(m, 4, 4 * sl_kv_blocks_for(512));
+    sl_err err = {0};
+    for (int i = 0; i < 12; i++) {
+        sl_sched *s;
+        cr_assert_eq(sl_sched_create(e, NULL, on_event, &solo, &s, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(sl_sched_submit(s, &req[i], &err), SL_OK, "%s", err.msg);
+        run_all(s);
+        sl_sched_destroy(s);
+        cr_assert_eq(solo.done[i], 1, "request %d did not finish alone", i);
+    }
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(req[i].n_prompt + solo.n[i], ref_n[i], "%s: %d tokens, run.c made %d", files[i],
+                     req[i].n_prompt + solo.n[i], ref_n[i]);
+        cr_assert(memcmp(solo.tok[i], store[i] + 300 + req[i].n_prompt, sizeof(int32_t) * (size_t)solo.n[i]) == 0,
+                  "%s: the scheduler's greedy tokens are not run.c's", files[i]);
+    }
+    /* together: 4 sequence slots for 12 requests, prompts in chunks of 3,
+     * 8 tokens a step, requests arriving every few steps */
+    sl_sched_cfg cfg = {.max_queue = 16, .step_tokens = 8, .prompt_chunk = 3};
+    sl_sched *s;
+    cr_assert_eq(sl_sched_create(e, &cfg, on_event, &batch, &s, &err), SL_OK, "%s", err.msg);
+    int next = 0, active = 1, steps = 0, max_running = 0;
+    while (active || next < 12) {
+        if (next < 12 && steps % 3 == 0)
+            cr_assert_eq(sl_sched_submit(s, &req[next++], &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(sl_sched_step(s, &active, &err), SL_OK, "%s", err.msg);
+        sl_sched_stats st;
+        sl_sched_get_stats(s, &st);
+        max_running = st.running > max_running ? st.running : max_running;
+        cr_assert_lt(++steps, 100000);
+    }
+    cr_assert_eq(max_running, 4, "the batch never filled its 4 slots");
+    for (int i = 0; i < 12; i++) {
+        cr_assert_eq(batch.done[i], 1, "request %d", i);
+        cr_assert_eq(batch.n[i], solo.n[i], "request %d: %d tokens in the batch, %d alone", i, batch.n[i], solo.n[i]);
+        cr_assert(memcmp(batch.tok[i], solo.tok[i], sizeof(int32_t) * (size_t)solo.n[i]) == 0,
+                  "request %d: its tokens depend on its company", i);
+    }
+    sl_sched_stats st;
+    sl_sched_get_stats(s, &st);
+    cr_assert_eq(st.kv_blocks_used, 0, "KV blocks left held: %d", st.kv_blocks_used);
+    cr_assert_eq(st.finished, 12);
+    sl_sched_destroy(s);
+    sl_engine_destroy(e);
+    for (int i = 0; i < 12; i++)
+        free(store[i]);
+    sl_model_close(m);
+}
+
+Test(sched, cancel_deadline_busy_context_and_a_small_pool)
+{
+    NEED_SHARED(models);
+    sl_model *m = test_open_model(test_path(models, "stories260K.gguf"));
+    /* a pool of 40 blocks: one 512-position context (32 blocks) at a time */
+    sl_engine *e = engine(m, 4, 40);
+    static record r;
+    memset(&r, 0, sizeof r);
+    sl_sched_cfg cfg = {.max_queue = 2};
+    sl_sched *s;
+    sl_err err = {0};
+    cr_assert_eq(sl_sched_create(e, &cfg, on_event, &r, &s, &err), SL_OK, "%s", err.msg);
+    const int32_t prompt[4] = {1, 403, 407, 261};
+    sl_sched_req q = {.id = 0, .prompt = prompt, .n_prompt = 4, .max_tokens = 400, .sampler = sl_sampler_defaults()};
+    /* the context's limit is the policy: refused, never truncated */
+    q.max_tokens = 509;
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_ERANGE);
+    cr_assert(strstr(err.msg, "context full"), "%s", err.msg);
+    q.max_tokens = 400;
+    const int32_t bad[2] = {1, 100000};
+    sl_sched_req qb = q;
+    qb.prompt = bad, qb.n_prompt = 2;
+    cr_assert_eq(sl_sched_submit(s, &qb, &err), SL_ERANGE);
+    cr_assert(strstr(err.msg, "100000"), "%s", err.msg);
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_EINVAL, "a duplicate id");
+    q.id = 1;
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_OK, "%s", err.msg);
+    q.id = 2;
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_EBUSY, "a third request in a queue of 2");
+    /* request 0 runs (26 of 40 blocks), request 1 waits for blocks */
+    int active;
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(sl_sched_step(s, &active, &err), SL_OK, "%s", err.msg);
+    sl_sched_stats st;
+    sl_sched_get_stats(s, &st);
+    cr_assert(st.running == 1 && st.queued == 1, "running %d, queued %d", st.running, st.queued);
+    cr_assert_eq(st.kv_blocks_used, sl_kv_blocks_for(404));
+    cr_assert_gt(r.n[0], 0);
+    /* cancel frees its blocks at once, and the waiting request moves in */
+    cr_assert_eq(sl_sched_cancel(s, 0), SL_OK);
+    cr_assert_eq(r.failed[0], SL_SCHED_CANCELLED);
+    sl_sched_get_stats(s, &st);
+    cr_assert_eq(st.kv_blocks_used, 0, "cancel kept %d blocks", st.kv_blocks_used);
+    cr_assert_eq(sl_sched_step(s, &active, &err), SL_OK);
+    sl_sched_get_stats(s, &st);
+    cr_assert(st.running == 1 && st.queued == 0);
+    cr_assert_eq(sl_sched_cancel(s, 0), SL_ENOTFOUND);
+    /* a deadline that has passed fails the request and frees its blocks */
+    q.id = 3, q.deadline_us = sl_sched_now_us() + 1;
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_sched_cancel(s, 1), SL_OK);
+    cr_assert_eq(sl_sched_step(s, &active, &err), SL_OK);
+    cr_assert_eq(r.failed[3], SL_SCHED_DEADLINE);
+    sl_sched_get_stats(s, &st);
+    cr_assert(st.running == 0 && st.queued == 0 && st.kv_blocks_used == 0);
+    /* two requests that each need most of the pool run one after the other */
+    q.deadline_us = 0, q.max_tokens = 60;
+    q.id = 4;
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_OK);
+    q.id = 5;
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_OK);
+    run_all(s);
+    cr_assert(r.done[4] == 1 && r.done[5] == 1);
+    cr_assert(memcmp(r.tok[4], r.tok[5], sizeof(int32_t) * (size_t)r.n[4]) == 0 && r.n[4] == r.n[5]);
+    sl_sched_destroy(s);
+    sl_engine_destroy(e);
+    sl_model_close(m);
+}
