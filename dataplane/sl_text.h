@@ -1,0 +1,25 @@
+/* sl_text.h - streaming generated text out as well-formed UTF-8.
+ *
+ * Token pieces are bytes: a character may straddle two tokens, and byte
+ * tokens may make sequences that are not UTF-8 at all.  The wire protocol
+ * carries whole, well-formed characters only, so a stream holds back an
+ * incomplete tail until the next piece completes it, and replaces what can
+ * never be UTF-8 with U+FFFD (the token ids stay exact). */
+#ifndef SL_TEXT_H
+#define SL_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_utf8_stream {
+    uint8_t tail[4]; /* an incomplete character held back */
+    int n_tail;
+} sl_utf8_stream;
+
+/* Appends piece to the stream; writes what is ready to out (at most
+ * 3 * (n + 4) bytes) and returns its length. */
+size_t sl_utf8_push(sl_utf8_stream *s, const uint8_t *piece, size_t n, uint8_t *out);
+/* The end: a held-back tail becomes U+FFFD.  out needs 3 bytes; returns the length. */
+size_t sl_utf8_flush(sl_utf8_stream *s, uint8_t *out);
+
+#endif

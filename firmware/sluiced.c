@@ -1,0 +1,666 @@
+/* sluiced.c - the appliance daemon: one model served over kernel UDP and
+ * TCP sockets (docs/protocol.md) through the continuous-batching scheduler.
+ *
+ * One thread runs the event loop (epoll: the UDP socket, the TCP listener
+ * and connections) and the scheduler; the engine's pinned workers run each
+ * step's products.  A step runs whenever requests are active, between two
+ * non-blocking polls, so sockets are served between steps.
+ *
+ * Not here yet (the appliance issue's later parts): the config file, the
+ * management socket, hot swap, metrics, UDP cookies and MACs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sl_engine.h"
+#include "sl_model.h"
+#include "sl_sched.h"
+#include "sl_text.h"
+#include "sl_tokenizer.h"
+#include "sl_wire.h"
+
+#define MAX_CONNS 256
+#define MAX_REQS 1024
+#define WINDOW 64           /* UDP replies kept per request, to resend */
+#define KEEP_US 10000000ull /* and for this long after the end */
+#define TCP_IN_MAX (SL_WIRE_HEADER + SL_WIRE_MAX_BODY)
+#define TCP_OUT_MAX (8u << 20) /* a client this far behind is dropped */
+
+typedef struct conn {
+    int fd;
+    uint8_t *in, *out;
+    size_t in_len, out_len, out_cap;
+} conn;
+
+typedef struct req {
+    int live;          /* in the scheduler */
+    int used;
+    uint64_t sid, rid; /* the scheduler's id, the client's */
+    int conn;          /* TCP connection, or -1: UDP from addr */
+    struct sockaddr_in6 addr;
+    socklen_t alen;
+    uint32_t seq;
+    int stream, prompt_tokens;
+    int32_t prev;
+    sl_utf8_stream u8;
+    /* not streaming: everything, sent before DONE */
+    uint32_t *ids;
+    int n_ids, cap_ids;
+    uint8_t *text;
+    size_t tlen, tcap;
+    /* UDP: the last WINDOW replies */
+    uint8_t *win[WINDOW];
+    size_t win_len[WINDOW];
+    uint64_t ended_us;
+} req;
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+typedef struct server {
+    sl_model *m;
+    sl_engine *e;
+    sl_sched *s;
+    const char *model_name;
+    char checksum[80];
+    int ep, udp, lsn;
+    conn conns[MAX_CONNS];
+    req reqs[MAX_REQS];
+    uint64_t next_sid;
+    uint64_t served, errors;
+    uint8_t buf[SL_WIRE_HEADER + SL_WIRE_MAX_BODY];
+} server;
+
+static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sluiced: %s: ", level);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- sending ---- */
+
+static void conn_close(server *sv, int ci);
+
+static void send_to(server *sv, req *r, int ci, const struct sockaddr_in6 *addr, socklen_t alen, const uint8_t *msg,
+                    size_t n)
+{
+    if (ci >= 0) {
+        conn *c = &sv->conns[ci];
+        if (c->fd < 0)
+            return;
+        if (c->out_len + n > TCP_OUT_MAX) {
+            logf_("warn", "connection %d is %zu bytes behind: closed", ci, c->out_len);
+            conn_close(sv, ci);
+            return;
+        }
+        if (n && c->out_len + n > c->out_cap) {
+            size_t cap = c->out_cap ? c->out_cap : 65536;
+            while (cap < c->out_len + n)
+                cap *= 2;
+            uint8_t *p = realloc(c->out, cap);
+            if (!p) {
+                conn_close(sv, ci);
+                return;
+            }
+            c->out = p, c->out_cap = cap;
+        }
+        if (n)
+            memcpy(c->out + c->out_len, msg, n);
+        c->out_len += n;
+        ssize_t w = c->out_len ? write(c->fd, c->out, c->out_len) : 0;
+        if (w > 0) {
+            memmove(c->out, c->out + w, c->out_len - (size_t)w);
+            c->out_len -= (size_t)w;
+        } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_close(sv, ci);
+            return;
+        }
+        struct epoll_event ev = {.events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.u64 = (uint64_t)ci + 2};
+        epoll_ctl(sv->ep, EPOLL_CTL_MOD, c->fd, &ev);
+        return;
+    }
+    (void)sendto(sv->udp, msg, n, 0, (const struct sockaddr *)addr, alen);
+    if (r && r->seq > 0) { /* a numbered reply: kept to resend */
+        const uint32_t seq = r->seq - 1;
+        free(r->win[seq % WINDOW]);
+        r->win[seq % WINDOW] = malloc(n);
+        if (r->win[seq % WINDOW])
+            memcpy(r->win[seq % WINDOW], msg, n);
+        r->win_len[seq % WINDOW] = r->win[seq % WINDOW] ? n : 0;
+    }
+}
+
+static void reply_error(server *sv, int ci, const struct sockaddr_in6 *addr, socklen_t alen, uint64_t rid,
+                        uint32_t seq, int code, const char *msg)
+{
+    uint8_t b[SL_WIRE_HEADER + 8 + SL_WIRE_ERRMSG_MAX];
+    size_t n;
+    sv->errors++;
+    if (sl_wire_put_error(b, sizeof b, rid, seq, (uint16_t)code, msg, &n, NULL) == SL_OK)
+        send_to(sv, NULL, ci, addr, alen, b, n);
+}
+
+/* A numbered reply of r: TOKENS, DONE or ERROR. */
+static void req_send(server *sv, req *r, const uint8_t *msg, size_t n)
+{
+    r->seq++;
+    send_to(sv, r, r->conn, &r->addr, r->alen, msg, n);
+}
+
+static void req_release(server *sv, req *r)
+{
+    (void)sv;
+    free(r->ids);
+    free(r->text);
+    for (int i = 0; i < WINDOW; i++)
+        free(r->win[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- the scheduler's events become replies ---- */
+
+static req *by_sid(server *sv, uint64_t sid)
+{
+    for (int i = 0; i < MAX_REQS; i++)
+        if (sv->reqs[i].used && sv->reqs[i].live && sv->reqs[i].sid == sid)
+            return &sv->reqs[i];
+    return NULL;
+}
+
+static void send_tokens(server *sv, req *r, const uint32_t *ids, int n, const uint8_t *text, size_t tlen)
+{
+    /* chunks of at most 256 ids and a text the u16 length holds */
+    int i = 0;
+    size_t t = 0;
+    do {
+        const int k = n - i < SL_WIRE_CHUNK_MAX ? n - i : SL_WIRE_CHUNK_MAX;
+        size_t tl = i + k == n ? tlen - t : 0;
+        while (tl > 60000) { /* cut on a character boundary */
+            tl = 60000;
+            while (tl && (text[t + tl] & 0xc0) == 0x80)
+                tl--;
+        }
+        size_t len;
+        sl_err err;
+        if (sl_wire_put_tokens(sv->buf, sizeof sv->buf, r->rid, r->seq, ids + i, (uint16_t)(k ? k : 0),
+                               (sl_wire_bytes){text + t, tl}, (sl_wire_bytes){NULL, 0}, &len, &err) == SL_OK)
+            req_send(sv, r, sv->buf, len);
+        else
+            logf_("error", "request %llu: %s", (unsigned long long)r->rid, err.msg);
+        i += k, t += tl;
+    } while (i < n);
+}
+
+static void on_event(void *ctx, const sl_sched_event *ev)
+{
+    server *sv = ctx;
+    req *r = by_sid(sv, ev->id);
+    if (!r)
+        return;
+    if (ev->kind == SL_SCHED_TOKEN) {
+        char piece[256];
+        size_t pn = sl_tok_piece(sv->m->tok, r->prev, ev->token, piece, sizeof piece);
+        pn = pn < sizeof piece ? pn : sizeof piece;
+        r->prev = ev->token;
+        uint8_t out[3 * (sizeof piece + 4)];
+        const size_t on = sl_utf8_push(&r->u8, (const uint8_t *)piece, pn, out);
+        const uint32_t id = (uint32_t)ev->token;
+        if (r->stream) {
+            send_tokens(sv, r, &id, 1, out, on);
+            return;
+        }
+        if (r->n_ids == r->cap_ids || r->tlen + on > r->tcap) {
+            int nc = r->cap_ids ? 2 * r->cap_ids : 256;
+            size_t tc = r->tcap ? 2 * r->tcap : 4096;
+            while (tc < r->tlen + on)
+                tc *= 2;
+            uint32_t *ni = realloc(r->ids, sizeof *ni * (size_t)nc);
+            if (ni)
+                r->ids = ni, r->cap_ids = nc;
+            uint8_t *nt = realloc(r->text, tc);
+            if (nt)
+                r->text = nt, r->tcap = tc;
+            if (!ni || !nt)
+                return; /* the DONE still comes; the text is short */
+        }
+        r->ids[r->n_ids++] = id;
+        memcpy(r->text + r->tlen, out, on);
+        r->tlen += on;
+        return;
+    }
+    uint8_t tail[3];
+    const size_t tn = sl_utf8_flush(&r->u8, tail);
+    if (r->stream && tn)
+        send_tokens(sv, r, NULL, 0, tail, tn);
+    if (!r->stream && ev->kind == SL_SCHED_DONE) {
+        if (tn && r->tlen + tn <= r->tcap)
+            memcpy(r->text + r->tlen, tail, tn), r->tlen += tn;
+        if (r->n_ids)
+            send_tokens(sv, r, r->ids, r->n_ids, r->text, r->tlen);
+    }
+    size_t len;
+    if (ev->kind == SL_SCHED_DONE) {
+        sl_wire_done d = {.finish = ev->finish == SL_FIN_EOS ? SL_WIRE_FIN_EOS : SL_WIRE_FIN_LENGTH,
+                          .prompt_tokens = (uint32_t)ev->prompt_tokens, .generated_tokens = (uint32_t)ev->generated_tokens,
+                          .queue_us = ev->queue_us, .ttft_us = ev->ttft_us, .total_us = ev->total_us, .model_version = 1,
+                          .checksum = {(const uint8_t *)sv->checksum, strlen(sv->checksum)}};
+        if (sl_wire_put_done(sv->buf, sizeof sv->buf, r->rid, r->seq, &d, &len, NULL) == SL_OK)
+            req_send(sv, r, sv->buf, len);
+        sv->served++;
+    } else {
+        const int code = ev->failure == SL_SCHED_CANCELLED  ? SL_WERR_CANCELLED
+                         : ev->failure == SL_SCHED_DEADLINE ? SL_WERR_DEADLINE
+                                                            : SL_WERR_INTERNAL;
+        if (sl_wire_put_error(sv->buf, sizeof sv->buf, r->rid, r->seq, (uint16_t)code, sl_wire_code_name(code), &len,
+                              NULL) == SL_OK)
+            req_send(sv, r, sv->buf, len);
+        sv->errors++;
+    }
+    r->live = 0;
+    r->ended_us = sl_sched_now_us();
+    if (r->conn >= 0) /* TCP delivers: nothing to resend */
+        req_release(sv, r);
+}
+
+/* ---- requests ---- */
+
+static req *find_req(server *sv, int ci, const struct sockaddr_in6 *addr, socklen_t alen, uint64_t rid)
+{
+    for (int i = 0; i < MAX_REQS; i++) {
+        req *r = &sv->reqs[i];
+        if (r->used && r->rid == rid && r->conn == ci &&
+            (ci >= 0 || (r->alen == alen && memcmp(&r->addr, addr, alen) == 0)))
+            return r;
+    }
+    return NULL;
+}
+
+static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sockaddr_in6 *addr, socklen_t alen)
+{
+    const sl_wire_generate *g = &m->u.gen;
+    const uint64_t rid = m->h.request_id;
+    req *old = find_req(sv, ci, addr, alen, rid);
+    if (old && ci < 0) { /* a UDP repeat: what was sent, again */
+        for (uint32_t s = old->seq > WINDOW ? old->seq - WINDOW : 0; s < old->seq; s++)
+            if (old->win[s % WINDOW])
+                (void)sendto(sv->udp, old->win[s % WINDOW], old->win_len[s % WINDOW], 0, (const struct sockaddr *)addr,
+                             alen);
+        return;
+    }
+    if (old)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BAD_REQUEST, "request_id is already in flight");
+    if (g_stop)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BUSY, "draining: not taking requests");
+    if (g->n_stop || g->n_logprobs) /* refused, never silently ignored */
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BAD_REQUEST,
+                           "stop strings and log-probabilities are not served yet");
+    if (g->model.n != strlen(sv->model_name) || memcmp(g->model.p, sv->model_name, g->model.n) != 0)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_UNKNOWN_MODEL, "no model of that name is loaded");
+    req *r = NULL;
+    for (int i = 0; i < MAX_REQS && !r; i++)
+        if (!sv->reqs[i].used)
+            r = &sv->reqs[i];
+    if (!r)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BUSY, "too many requests in flight");
+    int32_t *ids = NULL;
+    size_t n = 0;
+    sl_err err = {0};
+    if (g->prompt_kind == SL_WIRE_TEXT) {
+        if (sl_tok_encode(sv->m->tok, (const char *)g->prompt, g->prompt_len,
+                          !(g->options & SL_WIRE_O_NO_BOS) && sl_tok_add_bos(sv->m->tok), &ids, &n, &err))
+            return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_INTERNAL, err.msg);
+    } else {
+        ids = malloc(sizeof *ids * g->prompt_len);
+        if (!ids)
+            return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_INTERNAL, "out of memory");
+        for (uint32_t i = 0; i < g->prompt_len; i++)
+            ids[i] = (int32_t)sl_wire_u32(g->prompt, i);
+        n = g->prompt_len;
+    }
+    sl_sched_req q = {.id = ++sv->next_sid, .prompt = ids, .n_prompt = (int)n, .max_tokens = (int)g->max_tokens,
+                      .stop_at_bos = sv->m->stop_at_bos};
+    q.sampler = sl_sampler_defaults();
+    q.sampler.temp = g->temperature, q.sampler.top_k = (int)g->top_k, q.sampler.top_p = g->top_p;
+    q.sampler.min_p = g->min_p, q.sampler.rep_penalty = g->repeat_penalty, q.sampler.seed = g->seed;
+    q.sampler.rep_last_n = 64;
+    if (g->deadline_ms)
+        q.deadline_us = sl_sched_now_us() + 1000ull * g->deadline_ms;
+    const sl_status st = sl_sched_submit(sv->s, &q, &err);
+    free(ids);
+    if (st) {
+        const int code = st == SL_EBUSY ? SL_WERR_BUSY
+                         : st == SL_ERANGE && strstr(err.msg, "context full") ? SL_WERR_CONTEXT_FULL
+                                                                              : SL_WERR_BAD_REQUEST;
+        return reply_error(sv, ci, addr, alen, rid, 0, code, err.msg);
+    }
+    *r = (req){.live = 1, .used = 1, .sid = q.id, .rid = rid, .conn = ci, .alen = alen,
+               .stream = (g->options & SL_WIRE_O_STREAM) != 0, .prompt_tokens = (int)n, .prev = -1};
+    if (ci < 0)
+        memcpy(&r->addr, addr, alen);
+}
+
+/* The request id of a message whose header is valid, else -1 (then it
+ * is not ours: dropped, counted, never answered). */
+static int64_t header_rid(const uint8_t *b, size_t n)
+{
+    size_t fl;
+    if (n < SL_WIRE_HEADER || sl_wire_peek(b, n, &fl, NULL) != SL_OK)
+        return -1;
+    uint64_t rid = 0;
+    for (int i = 7; i >= 0; i--)
+        rid = rid << 8 | b[8 + i];
+    return (int64_t)(rid & INT64_MAX);
+}
+
+static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct sockaddr_in6 *addr, socklen_t alen)
+{
+    sl_wire_msg m;
+    sl_err err = {0};
+    if (ci < 0 && n > SL_WIRE_UDP_MAX) {
+        const int64_t rid = header_rid(b, n);
+        sv->errors++;
+        if (rid >= 0)
+            reply_error(sv, ci, addr, alen, (uint64_t)rid, 0, SL_WERR_TOO_LARGE, "over 1400 bytes: send it over TCP");
+        return;
+    }
+    if (sl_wire_decode(b, n, &m, &err) != SL_OK) {
+        const int64_t rid = header_rid(b, n);
+        sv->errors++;
+        if (rid >= 0)
+            reply_error(sv, ci, addr, alen, (uint64_t)rid, 0, SL_WERR_BAD_REQUEST, err.msg);
+        return;
+    }
+    switch (m.h.type) {
+    case SL_WIRE_GENERATE: generate(sv, &m, ci, addr, alen); break;
+    case SL_WIRE_CANCEL: {
+        req *r = find_req(sv, ci, addr, alen, m.h.request_id);
+        if (r && r->live)
+            sl_sched_cancel(sv->s, r->sid); /* its ERROR CANCELLED comes through on_event */
+        break;
+    }
+    case SL_WIRE_PING: {
+        size_t len;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (sl_wire_put_u64(sv->buf, sizeof sv->buf, SL_WIRE_PONG, m.h.request_id,
+                            (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u, &len, NULL) == SL_OK)
+            send_to(sv, NULL, ci, addr, alen, sv->buf, len);
+        break;
+    }
+    case SL_WIRE_RESEND: {
+        req *r = ci < 0 ? find_req(sv, ci, addr, alen, m.h.request_id) : NULL;
+        for (int i = 0; r && i < m.u.resend.n; i++) {
+            const uint32_t s = sl_wire_u32(m.u.resend.seqs, (size_t)i);
+            if (s < r->seq && s + WINDOW >= r->seq && r->win[s % WINDOW])
+                (void)sendto(sv->udp, r->win[s % WINDOW], r->win_len[s % WINDOW], 0, (const struct sockaddr *)addr,
+                             alen);
+        }
+        break;
+    }
+    default: /* replies are not requests */
+        reply_error(sv, ci, addr, alen, m.h.request_id, 0, SL_WERR_BAD_REQUEST, "a reply type sent to the server");
+    }
+}
+
+/* ---- sockets ---- */
+
+static void conn_close(server *sv, int ci)
+{
+    conn *c = &sv->conns[ci];
+    if (c->fd < 0)
+        return;
+    epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    free(c->in);
+    free(c->out);
+    c->in = c->out = NULL;
+    c->in_len = c->out_len = c->out_cap = 0;
+    for (int i = 0; i < MAX_REQS; i++) /* a closed connection cancels its requests */
+        if (sv->reqs[i].used && sv->reqs[i].conn == ci) {
+            if (sv->reqs[i].live)
+                sl_sched_cancel(sv->s, sv->reqs[i].sid);
+            req_release(sv, &sv->reqs[i]);
+        }
+}
+
+static void conn_read(server *sv, int ci)
+{
+    conn *c = &sv->conns[ci];
+    for (;;) {
+        if (!c->in && !(c->in = malloc(TCP_IN_MAX)))
+            return conn_close(sv, ci);
+        ssize_t r = read(c->fd, c->in + c->in_len, TCP_IN_MAX - c->in_len);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return conn_close(sv, ci);
+        if (r < 0)
+            break;
+        c->in_len += (size_t)r;
+        size_t off = 0;
+        while (c->fd >= 0) {
+            size_t fl;
+            sl_err err = {0};
+            if (sl_wire_peek(c->in + off, c->in_len - off, &fl, &err) != SL_OK) {
+                reply_error(sv, ci, NULL, 0, 0, 0, SL_WERR_BAD_REQUEST, err.msg); /* the stream is lost */
+                return conn_close(sv, ci);
+            }
+            if (!fl || fl > c->in_len - off)
+                break;
+            handle(sv, c->in + off, fl, ci, NULL, 0);
+            off += fl;
+        }
+        if (c->fd < 0)
+            return;
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+}
+
+static int parse_addr(const char *s, struct sockaddr_in6 *a)
+{
+    char host[128];
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon - s >= (long)sizeof host)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = 0;
+    char *end;
+    const long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -1;
+    memset(a, 0, sizeof *a);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host, &a->sin6_addr) == 1)
+        return 0;
+    struct in_addr v4;
+    if (inet_pton(AF_INET, host, &v4) != 1)
+        return -1;
+    a->sin6_addr.s6_addr[10] = a->sin6_addr.s6_addr[11] = 0xff; /* ::ffff:a.b.c.d */
+    memcpy(&a->sin6_addr.s6_addr[12], &v4, 4);
+    return 0;
+}
+
+static int open_socket(int type, const struct sockaddr_in6 *a)
+{
+    int fd = socket(AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, (const struct sockaddr *)a, sizeof *a) < 0 || (type == SOCK_STREAM && listen(fd, 128) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sluiced --model NAME=IMAGE [--listen ADDR:PORT] [--threads T] [--max-seqs N] [--ctx N]\n"
+               "               [--max-queue N] [--isa ISA]\n"
+               "  Serves the image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
+               "  port 0 picks one, printed on stdout as \"listening on ADDR:PORT\").  SIGTERM or SIGINT\n"
+               "  drains: no new requests, the running ones finish, then it exits.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"listen", required_argument, 0, 'l'},
+        {"threads", required_argument, 0, 't'}, {"max-seqs", required_argument, 0, 's'},
+        {"ctx", required_argument, 0, 'c'},     {"max-queue", required_argument, 0, 'q'},
+        {"isa", required_argument, 0, 'i'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *model = NULL, *listen_at = "127.0.0.1:7433";
+    int threads = 1, max_seqs = 16, ctx = 0, max_queue = 256, isa = -1, o;
+    while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'm': model = optarg; break;
+        case 'l': listen_at = optarg; break;
+        case 't': threads = atoi(optarg); break;
+        case 's': max_seqs = atoi(optarg); break;
+        case 'c': ctx = atoi(optarg); break;
+        case 'q': max_queue = atoi(optarg); break;
+        case 'i':
+            if ((isa = sl_isa_parse(optarg)) < 0) {
+                fprintf(stderr, "sluiced: --isa %s: not scalar, avx2, avx512 or amx\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    const char *eq = model ? strchr(model, '=') : NULL;
+    if (!eq || eq == model || !eq[1] || threads < 1 || threads > 1024 || max_seqs < 1 || max_seqs > 4096 ||
+        ctx < 0 || max_queue < 1 || max_queue > 65536) {
+        usage(stderr);
+        return 2;
+    }
+    static server sv;
+    char name[SL_WIRE_MODEL_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - model), model);
+    sv.model_name = name;
+    for (int i = 0; i < MAX_CONNS; i++)
+        sv.conns[i].fd = -1;
+    sl_err err = {0};
+    if (sl_model_open(eq + 1, SL_GGUF_VERIFY_CHECKSUM, &sv.m, &err)) {
+        fprintf(stderr, "sluiced: %s\n", err.msg);
+        return 1;
+    }
+    if (sl_gguf_compute_checksum(sv.m->g, sv.checksum, &err))
+        snprintf(sv.checksum, sizeof sv.checksum, "unknown");
+    sl_engine_cfg ec = {.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = ctx, .pin = 1};
+    if (sl_engine_create(sv.m, &ec, &sv.e, &err) ||
+        sl_sched_create(sv.e, &(sl_sched_cfg){.max_queue = max_queue}, on_event, &sv, &sv.s, &err)) {
+        fprintf(stderr, "sluiced: %s\n", err.msg);
+        return 1;
+    }
+    struct sockaddr_in6 a;
+    if (parse_addr(listen_at, &a)) {
+        fprintf(stderr, "sluiced: --listen %s: not ADDR:PORT\n", listen_at);
+        return 2;
+    }
+    sv.lsn = open_socket(SOCK_STREAM, &a);
+    socklen_t al = sizeof a;
+    if (sv.lsn >= 0 && a.sin6_port == 0) /* port 0: UDP takes the port TCP was given */
+        getsockname(sv.lsn, (struct sockaddr *)&a, &al);
+    sv.udp = sv.lsn >= 0 ? open_socket(SOCK_DGRAM, &a) : -1;
+    sv.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (sv.lsn < 0 || sv.udp < 0 || sv.ep < 0) {
+        fprintf(stderr, "sluiced: cannot listen on %s: %s\n", listen_at, strerror(errno));
+        return 1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    epoll_ctl(sv.ep, EPOLL_CTL_ADD, sv.udp, &ev);
+    ev.data.u64 = 1;
+    epoll_ctl(sv.ep, EPOLL_CTL_ADD, sv.lsn, &ev);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char host[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+    printf("listening on %s:%u (model %s, %s, %d thread%s, isa %s)\n", strncmp(host, "::ffff:", 7) ? host : host + 7,
+           ntohs(a.sin6_port), name, eq + 1, threads, threads > 1 ? "s" : "",
+           sl_isa_name(sl_engine_kernels(sv.e)->isa));
+    fflush(stdout);
+    int active = 0;
+    uint8_t dgram[65536];
+    while (!g_stop || active) {
+        struct epoll_event evs[64];
+        const int n = epoll_wait(sv.ep, evs, 64, active ? 0 : 100);
+        for (int i = 0; i < n; i++) {
+            const uint64_t id = evs[i].data.u64;
+            if (id == 0) {
+                for (int k = 0; k < 256; k++) {
+                    struct sockaddr_in6 from;
+                    socklen_t fl = sizeof from;
+                    const ssize_t r = recvfrom(sv.udp, dgram, sizeof dgram, 0, (struct sockaddr *)&from, &fl);
+                    if (r < 0)
+                        break;
+                    handle(&sv, dgram, (size_t)r, -1, &from, fl);
+                }
+            } else if (id == 1) {
+                int fd;
+                while ((fd = accept4(sv.lsn, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                    int ci = 0;
+                    while (ci < MAX_CONNS && sv.conns[ci].fd >= 0)
+                        ci++;
+                    if (ci == MAX_CONNS || g_stop) {
+                        close(fd);
+                        continue;
+                    }
+                    sv.conns[ci].fd = fd;
+                    struct epoll_event ce = {.events = EPOLLIN, .data.u64 = (uint64_t)ci + 2};
+                    epoll_ctl(sv.ep, EPOLL_CTL_ADD, fd, &ce);
+                }
+            } else {
+                const int ci = (int)(id - 2);
+                if (evs[i].events & EPOLLOUT && sv.conns[ci].fd >= 0)
+                    send_to(&sv, NULL, ci, NULL, 0, NULL, 0);
+                if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR) && sv.conns[ci].fd >= 0)
+                    conn_read(&sv, ci);
+            }
+        }
+        if (sl_sched_step(sv.s, &active, &err))
+            logf_("error", "%s", err.msg);
+        const uint64_t now = sl_sched_now_us();
+        for (int i = 0; i < MAX_REQS; i++) /* UDP replies are kept a while to resend, then dropped */
+            if (sv.reqs[i].used && !sv.reqs[i].live && sv.reqs[i].conn < 0 && now - sv.reqs[i].ended_us > KEEP_US)
+                req_release(&sv, &sv.reqs[i]);
+    }
+    logf_("info", "drained: %llu requests served, %llu errors", (unsigned long long)sv.served,
+          (unsigned long long)sv.errors);
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (sv.conns[i].fd >= 0)
+            conn_close(&sv, i);
+    for (int i = 0; i < MAX_REQS; i++)
+        if (sv.reqs[i].used)
+            req_release(&sv, &sv.reqs[i]);
+    sl_sched_destroy(sv.s);
+    sl_engine_destroy(sv.e);
+    sl_model_close(sv.m);
+    close(sv.udp);
+    close(sv.lsn);
+    close(sv.ep);
+    return 0;
+}

@@ -1,0 +1,233 @@
+/* sluiced over real loopback sockets: concurrent clients over UDP and TCP
+ * get exactly run.c's greedy tokens; unknown models, malformed, truncated,
+ * oversized and random datagrams get an ERROR or are dropped while service
+ * continues; cancel and deadlines end requests; SIGTERM drains and exits. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "sl_client.h"
+#include "sl_types.h"
+#include "test_images.h"
+
+static pid_t daemon_pid;
+static int daemon_port;
+
+static void start_daemon(const char *image)
+{
+    const char *bin = getenv("SLUICED_BIN");
+    if (!bin)
+        cr_skip_test("SLUICED_BIN is not set (run through meson test)");
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    daemon_pid = fork();
+    cr_assert_geq(daemon_pid, 0);
+    if (daemon_pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        char model[4200];
+        snprintf(model, sizeof model, "s260=%s", image);
+        execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    char line[512] = "";
+    cr_assert_not_null(fgets(line, sizeof line, f), "sluiced printed nothing");
+    fclose(f);
+    const char *colon = strstr(line, "127.0.0.1:");
+    cr_assert_not_null(colon, "%s", line);
+    daemon_port = atoi(colon + 10);
+    cr_assert_gt(daemon_port, 0, "%s", line);
+}
+
+static int stop_daemon(void)
+{
+    kill(daemon_pid, SIGTERM);
+    int status = -1;
+    for (int i = 0; i < 100; i++) { /* 10 s */
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(100000);
+    }
+    kill(daemon_pid, SIGKILL);
+    waitpid(daemon_pid, &status, 0);
+    cr_assert_fail("sluiced did not exit within 10 s of SIGTERM");
+    return -1;
+}
+
+typedef struct ref {
+    const char *file, *prompt;
+    int32_t ids[300];
+    int n_prompt, n_seq;
+} ref;
+
+static ref refs[3] = {{"reference/stories260K_t0_n200_once_upon_a_time.ids", "Once upon a time", {0}, 0, 0},
+                      {"reference/stories260K_t0_n200_the_cat.ids", "The cat", {0}, 0, 0},
+                      {"reference/stories260K_t0_default_empty_prompt.ids", "", {0}, 0, 0}};
+
+static int parse(const char *p, int32_t *out, int cap)
+{
+    int n = 0;
+    for (char *e; n < cap; p = e) {
+        const long v = strtol(p, &e, 10);
+        if (e == p)
+            break;
+        out[n++] = (int32_t)v;
+    }
+    return n;
+}
+
+typedef struct got {
+    uint32_t ids[400];
+    int n;
+} got;
+
+static void collect(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
+{
+    (void)text, (void)len;
+    got *g = ctx;
+    for (int i = 0; i < n && g->n < 400; i++)
+        g->ids[g->n++] = ids[i];
+}
+
+static sl_wire_generate request(const char *prompt, int max_tokens, int stream)
+{
+    sl_wire_generate g = {.model = {(const uint8_t *)"s260", 4}, .prompt_kind = SL_WIRE_TEXT,
+                          .prompt = (const uint8_t *)prompt, .prompt_len = (uint32_t)strlen(prompt),
+                          .max_tokens = (uint32_t)max_tokens, .top_p = 1.0f, .repeat_penalty = 1.0f,
+                          .options = stream ? SL_WIRE_O_STREAM : 0};
+    return g;
+}
+
+typedef struct worker {
+    int udp, index, failures;
+    char why[1400];
+} worker;
+
+static void *client_thread(void *arg)
+{
+    worker *w = arg;
+    sl_client *c;
+    sl_err err = {0};
+    if (sl_client_open("127.0.0.1", daemon_port, w->udp, &c, &err)) {
+        snprintf(w->why, sizeof w->why, "%s", err.msg);
+        w->failures++;
+        return NULL;
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 3; i++) {
+            const ref *r = &refs[(i + w->index) % 3];
+            got gt = {0};
+            sl_client_result res;
+            const sl_wire_generate g = request(r->prompt, r->n_seq - r->n_prompt, (round + i) % 2);
+            const uint64_t rid = (uint64_t)(w->index * 100 + round * 10 + i);
+            if (sl_client_generate(c, rid, &g, collect, &gt, 30000, &res, &err) || res.error ||
+                gt.n != r->n_seq - r->n_prompt || (int)res.done.generated_tokens != gt.n) {
+                snprintf(w->why, sizeof w->why, "%s request %llu: %s %s, %d tokens", w->udp ? "udp" : "tcp",
+                         (unsigned long long)rid, err.msg, res.message, gt.n);
+                w->failures++;
+                continue;
+            }
+            for (int k = 0; k < gt.n; k++)
+                if ((int32_t)gt.ids[k] != r->ids[r->n_prompt + k]) {
+                    snprintf(w->why, sizeof w->why, "%s request %llu: token %d is %u, run.c has %d",
+                             w->udp ? "udp" : "tcp", (unsigned long long)rid, k, gt.ids[k], r->ids[r->n_prompt + k]);
+                    w->failures++;
+                    break;
+                }
+        }
+    sl_client_close(c);
+    return NULL;
+}
+
+static void cancel_on_first(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
+{
+    (void)ids, (void)n, (void)text, (void)len;
+    sl_client *c = ctx;
+    sl_client_cancel(c, 999, NULL);
+}
+
+Test(serve, clients_over_udp_and_tcp_get_run_c_tokens_and_bad_input_is_survived, .timeout = 180)
+{
+    NEED_SHARED(models);
+    for (int i = 0; i < 3; i++) {
+        char *text = (char *)test_slurp(test_path(models, refs[i].file), NULL);
+        refs[i].n_prompt = parse(strstr(text, "prompt:") + 7, refs[i].ids, 300);
+        refs[i].n_seq = parse(strstr(text, "sequence:") + 9, refs[i].ids, 300);
+        free(text);
+    }
+    char *dir = test_tmpdir();
+    test_write_image(models, "llama2c", SL_TYPE_F32, test_path(dir, "s260.gguf"));
+    start_daemon(test_path(dir, "s260.gguf"));
+    /* 8 concurrent clients, 4 over UDP and 4 over TCP, 9 requests each */
+    pthread_t th[8];
+    worker w[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = (worker){.udp = i % 2, .index = i};
+        pthread_create(&th[i], NULL, client_thread, &w[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(w[i].failures, 0, "client %d: %s", i, w[i].why);
+    }
+    /* hostile datagrams: random bytes, a bad header, a truncated request,
+     * an oversized one; none may stop the service */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)daemon_port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    uint64_t s = 12345;
+    uint8_t junk[2000];
+    for (int i = 0; i < 2000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        const size_t n = 1 + s % 1500;
+        for (size_t k = 0; k < n; k++)
+            junk[k] = (uint8_t)(s >> (k % 56));
+        if (i % 3 == 0 && n >= 24) /* a valid header over a broken body */
+            memcpy(junk, "SLW1\x01\x01\0\0", 8);
+        sendto(u, junk, n, 0, (struct sockaddr *)&a, sizeof a);
+    }
+    sl_client *c;
+    sl_err err = {0};
+    sl_client_result res;
+    got gt = {0};
+    cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, 1, &c, &err), SL_OK, "%s", err.msg);
+    /* an oversized datagram: TOO_LARGE, use TCP */
+    char big[1500];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    sl_wire_generate g = request(big, 4, 1);
+    cr_assert_eq(sl_client_generate(c, 7, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, SL_WERR_TOO_LARGE, "%d %s", res.error, res.message);
+    /* an unknown model */
+    g = request("Once", 4, 1);
+    g.model = (sl_wire_bytes){(const uint8_t *)"nope", 4};
+    cr_assert_eq(sl_client_generate(c, 8, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, SL_WERR_UNKNOWN_MODEL);
+    /* still serving, exactly */
+    g = request(refs[0].prompt, refs[0].n_seq - refs[0].n_prompt, 0);
+    memset(&gt, 0, sizeof gt);
+    cr_assert_eq(sl_client_generate(c, 9, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, 0, "%s", res.message);
+    cr_assert_eq(gt.n, refs[0].n_seq - refs[0].n_prompt);
+    sl_client_close(c);
+    close(u);
+    /* cancel (sent on the first tokens) and a 1 ms deadline end long requests */
+    cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, 0, &c, &err), SL_OK, "%s", err.msg);
+    g = request("Once upon a time", 400, 1);
+    cr_assert_eq(sl_client_generate(c, 999, &g, cancel_on_first, c, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, SL_WERR_CANCELLED, "%d %s", res.error, res.message);
+    g.deadline_ms = 1;
+    cr_assert_eq(sl_client_generate(c, 1000, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, SL_WERR_DEADLINE, "%d %s", res.error, res.message);
+    sl_client_close(c);
+    cr_assert_eq(stop_daemon(), 0, "sluiced did not drain and exit cleanly");
+    test_rmtree(dir);
+}
