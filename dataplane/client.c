@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,9 @@ sl_status sl_client_open(const char *host, int port, int udp, sl_client **out, s
     }
     c->udp = udp, c->in = in;
     c->fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    int one = 1; /* a request is one small write: no Nagle */
+    if (c->fd >= 0 && !udp)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&ss, len) < 0) {
         sl_err_errno(err, SL_EIO, "%s %s:%d", udp ? "udp" : "tcp", host, port);
         sl_client_close(c);

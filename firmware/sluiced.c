@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -629,6 +630,8 @@ int main(int argc, char **argv)
                         close(fd);
                         continue;
                     }
+                    int one = 1; /* replies are small and latency-bound: no Nagle */
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     sv.conns[ci].fd = fd;
                     struct epoll_event ce = {.events = EPOLLIN, .data.u64 = (uint64_t)ci + 2};
                     epoll_ctl(sv.ep, EPOLL_CTL_ADD, fd, &ce);

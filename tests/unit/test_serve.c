@@ -228,6 +228,19 @@ Test(serve, clients_over_udp_and_tcp_get_run_c_tokens_and_bad_input_is_survived,
     cr_assert_eq(sl_client_generate(c, 1000, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(res.error, SL_WERR_DEADLINE, "%d %s", res.error, res.message);
     sl_client_close(c);
+    /* sluice-load: a second of closed-loop load over each transport, no failures */
+    const char *load = getenv("SLUICE_LOAD_BIN");
+    for (int udp = 0; load && udp < 2; udp++) {
+        char cmd[8192], out[4096] = "";
+        snprintf(cmd, sizeof cmd, "'%s' --port %d %s --model s260 --clients 4 --seconds 1 -n 16 --json", load,
+                 daemon_port, udp ? "--udp" : "");
+        FILE *p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        const size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = 0;
+        cr_assert_eq(pclose(p), 0, "%s\n%s", cmd, out);
+        cr_assert(strstr(out, "\"failures\": 0") && !strstr(out, "\"requests\": 0,"), "%s", out);
+    }
     cr_assert_eq(stop_daemon(), 0, "sluiced did not drain and exit cleanly");
     test_rmtree(dir);
 }
