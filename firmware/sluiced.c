@@ -6,8 +6,10 @@
  * step's products.  A step runs whenever requests are active, between two
  * non-blocking polls, so sockets are served between steps.
  *
- * Not here yet (the appliance issue's later parts): the config file, the
- * management socket, hot swap, metrics, UDP cookies and MACs. */
+ * Models live in a registry of named versions with hot swap
+ * (sl_registry.h), driven through the management socket (sl_mgmt.h,
+ * sluicectl).  Not here yet (the appliance issue's later parts): the config
+ * file, metrics, UDP cookies and MACs, per-client limits. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +27,9 @@
 #include <unistd.h>
 
 #include "sl_engine.h"
+#include "sl_mgmt.h"
 #include "sl_model.h"
+#include "sl_registry.h"
 #include "sl_sched.h"
 #include "sl_text.h"
 #include "sl_tokenizer.h"
@@ -48,6 +52,7 @@ typedef struct req {
     int live;          /* in the scheduler */
     int used;
     uint64_t sid, rid; /* the scheduler's id, the client's */
+    int ver;           /* the registry version serving it */
     int conn;          /* TCP connection, or -1: UDP from addr */
     struct sockaddr_in6 addr;
     socklen_t alen;
@@ -70,11 +75,8 @@ static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 typedef struct server {
-    sl_model *m;
-    sl_engine *e;
-    sl_sched *s;
-    const char *model_name;
-    char checksum[80];
+    sl_registry reg;
+    sl_mgmt *mgmt;
     int ep, udp, lsn;
     conn conns[MAX_CONNS];
     req reqs[MAX_REQS];
@@ -216,7 +218,7 @@ static void on_event(void *ctx, const sl_sched_event *ev)
         return;
     if (ev->kind == SL_SCHED_TOKEN) {
         char piece[256];
-        size_t pn = sl_tok_piece(sv->m->tok, r->prev, ev->token, piece, sizeof piece);
+        size_t pn = sl_tok_piece(sv->reg.v[r->ver].m->tok, r->prev, ev->token, piece, sizeof piece);
         pn = pn < sizeof piece ? pn : sizeof piece;
         r->prev = ev->token;
         uint8_t out[3 * (sizeof piece + 4)];
@@ -259,8 +261,9 @@ static void on_event(void *ctx, const sl_sched_event *ev)
     if (ev->kind == SL_SCHED_DONE) {
         sl_wire_done d = {.finish = ev->finish == SL_FIN_EOS ? SL_WIRE_FIN_EOS : SL_WIRE_FIN_LENGTH,
                           .prompt_tokens = (uint32_t)ev->prompt_tokens, .generated_tokens = (uint32_t)ev->generated_tokens,
-                          .queue_us = ev->queue_us, .ttft_us = ev->ttft_us, .total_us = ev->total_us, .model_version = 1,
-                          .checksum = {(const uint8_t *)sv->checksum, strlen(sv->checksum)}};
+                          .queue_us = ev->queue_us, .ttft_us = ev->ttft_us, .total_us = ev->total_us,
+                          .model_version = sv->reg.v[r->ver].number,
+                          .checksum = {(const uint8_t *)sv->reg.v[r->ver].checksum, strlen(sv->reg.v[r->ver].checksum)}};
         if (sl_wire_put_done(sv->buf, sizeof sv->buf, r->rid, r->seq, &d, &len, NULL) == SL_OK)
             req_send(sv, r, sv->buf, len);
         sv->served++;
@@ -311,7 +314,8 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
     if (g->n_stop || g->n_logprobs) /* refused, never silently ignored */
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BAD_REQUEST,
                            "stop strings and log-probabilities are not served yet");
-    if (g->model.n != strlen(sv->model_name) || memcmp(g->model.p, sv->model_name, g->model.n) != 0)
+    sl_version *v = sl_registry_get(&sv->reg, (const char *)g->model.p, g->model.n);
+    if (!v)
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_UNKNOWN_MODEL, "no model of that name is loaded");
     req *r = NULL;
     for (int i = 0; i < MAX_REQS && !r; i++)
@@ -323,8 +327,8 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
     size_t n = 0;
     sl_err err = {0};
     if (g->prompt_kind == SL_WIRE_TEXT) {
-        if (sl_tok_encode(sv->m->tok, (const char *)g->prompt, g->prompt_len,
-                          !(g->options & SL_WIRE_O_NO_BOS) && sl_tok_add_bos(sv->m->tok), &ids, &n, &err))
+        if (sl_tok_encode(v->m->tok, (const char *)g->prompt, g->prompt_len,
+                          !(g->options & SL_WIRE_O_NO_BOS) && sl_tok_add_bos(v->m->tok), &ids, &n, &err))
             return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_INTERNAL, err.msg);
     } else {
         ids = malloc(sizeof *ids * g->prompt_len);
@@ -335,14 +339,14 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
         n = g->prompt_len;
     }
     sl_sched_req q = {.id = ++sv->next_sid, .prompt = ids, .n_prompt = (int)n, .max_tokens = (int)g->max_tokens,
-                      .stop_at_bos = sv->m->stop_at_bos};
+                      .stop_at_bos = v->m->stop_at_bos};
     q.sampler = sl_sampler_defaults();
     q.sampler.temp = g->temperature, q.sampler.top_k = (int)g->top_k, q.sampler.top_p = g->top_p;
     q.sampler.min_p = g->min_p, q.sampler.rep_penalty = g->repeat_penalty, q.sampler.seed = g->seed;
     q.sampler.rep_last_n = 64;
     if (g->deadline_ms)
         q.deadline_us = sl_sched_now_us() + 1000ull * g->deadline_ms;
-    const sl_status st = sl_sched_submit(sv->s, &q, &err);
+    const sl_status st = sl_sched_submit(v->s, &q, &err);
     free(ids);
     if (st) {
         const int code = st == SL_EBUSY ? SL_WERR_BUSY
@@ -350,7 +354,7 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
                                                                               : SL_WERR_BAD_REQUEST;
         return reply_error(sv, ci, addr, alen, rid, 0, code, err.msg);
     }
-    *r = (req){.live = 1, .used = 1, .sid = q.id, .rid = rid, .conn = ci, .alen = alen,
+    *r = (req){.live = 1, .used = 1, .sid = q.id, .rid = rid, .ver = (int)(v - sv->reg.v), .conn = ci, .alen = alen,
                .stream = (g->options & SL_WIRE_O_STREAM) != 0, .prompt_tokens = (int)n, .prev = -1};
     if (ci < 0)
         memcpy(&r->addr, addr, alen);
@@ -392,7 +396,7 @@ static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct 
     case SL_WIRE_CANCEL: {
         req *r = find_req(sv, ci, addr, alen, m.h.request_id);
         if (r && r->live)
-            sl_sched_cancel(sv->s, r->sid); /* its ERROR CANCELLED comes through on_event */
+            sl_sched_cancel(sv->reg.v[r->ver].s, r->sid); /* its ERROR CANCELLED comes through on_event */
         break;
     }
     case SL_WIRE_PING: {
@@ -436,7 +440,7 @@ static void conn_close(server *sv, int ci)
     for (int i = 0; i < MAX_REQS; i++) /* a closed connection cancels its requests */
         if (sv->reqs[i].used && sv->reqs[i].conn == ci) {
             if (sv->reqs[i].live)
-                sl_sched_cancel(sv->s, sv->reqs[i].sid);
+                sl_sched_cancel(sv->reg.v[sv->reqs[i].ver].s, sv->reqs[i].sid);
             req_release(sv, &sv->reqs[i]);
         }
 }
@@ -513,13 +517,88 @@ static int open_socket(int type, const struct sockaddr_in6 *a)
     return fd;
 }
 
+/* ---- management commands (sl_mgmt.h) ---- */
+
+static json_object *version_json(const sl_version *v)
+{
+    json_object *o = json_object_new_object();
+    sl_sched_stats st;
+    sl_sched_get_stats(v->s, &st);
+    json_object_object_add(o, "name", json_object_new_string(v->name));
+    json_object_object_add(o, "version", json_object_new_int64((int64_t)v->number));
+    json_object_object_add(o, "image", json_object_new_string(v->image));
+    json_object_object_add(o, "checksum", json_object_new_string(v->checksum));
+    json_object_object_add(o, "retired", json_object_new_boolean(v->retired));
+    json_object_object_add(o, "queued", json_object_new_int(st.queued));
+    json_object_object_add(o, "running", json_object_new_int(st.running));
+    json_object_object_add(o, "kv_blocks_used", json_object_new_int(st.kv_blocks_used));
+    json_object_object_add(o, "kv_blocks_total", json_object_new_int(st.kv_blocks_total));
+    json_object_object_add(o, "steps", json_object_new_int64((int64_t)st.steps));
+    json_object_object_add(o, "generated_tokens", json_object_new_int64((int64_t)st.generated));
+    return o;
+}
+
+static json_object *on_mgmt(void *ctx, json_object *q)
+{
+    server *sv = ctx;
+    json_object *r = json_object_new_object(), *x;
+    const char *cmd = json_object_object_get_ex(q, "cmd", &x) ? json_object_get_string(x) : "";
+    const char *name = json_object_object_get_ex(q, "name", &x) ? json_object_get_string(x) : NULL;
+    const char *image = json_object_object_get_ex(q, "image", &x) ? json_object_get_string(x) : NULL;
+    const int force = json_object_object_get_ex(q, "force", &x) && json_object_get_boolean(x);
+    sl_err err = {0};
+    sl_status st = SL_OK;
+    if (!strcmp(cmd, "status") || !strcmp(cmd, "models") || !strcmp(cmd, "stats")) {
+        json_object *ms = json_object_new_array();
+        for (int i = 0; i < SL_REG_VERSIONS; i++)
+            if (sv->reg.v[i].used && (strcmp(cmd, "models") || !sv->reg.v[i].retired))
+                json_object_array_add(ms, version_json(&sv->reg.v[i]));
+        json_object_object_add(r, "models", ms);
+        json_object_object_add(r, "live", json_object_new_boolean(1));
+        int n_models = 0;
+        for (int i = 0; i < SL_REG_MODELS; i++)
+            n_models += sv->reg.cur[i] >= 0;
+        /* live: this answer; ready: a model to serve and not draining */
+        json_object_object_add(r, "ready", json_object_new_boolean(!g_stop && n_models > 0));
+        json_object_object_add(r, "draining", json_object_new_boolean(g_stop != 0));
+        json_object_object_add(r, "served", json_object_new_int64((int64_t)sv->served));
+        json_object_object_add(r, "errors", json_object_new_int64((int64_t)sv->errors));
+        json_object_object_add(r, "swaps", json_object_new_int64((int64_t)sv->reg.swaps));
+        json_object_object_add(r, "swaps_failed", json_object_new_int64((int64_t)sv->reg.swaps_failed));
+    } else if (!strcmp(cmd, "load") || !strcmp(cmd, "swap")) {
+        if (!name || !image)
+            st = sl_err_set(&err, SL_EINVAL, "%s needs \"name\" and \"image\"", cmd);
+        else if (g_stop)
+            st = sl_err_set(&err, SL_EBUSY, "draining");
+        else
+            st = sl_registry_load(&sv->reg, name, image, !strcmp(cmd, "swap"), force, &err);
+        if (!st) {
+            sl_version *v = sl_registry_get(&sv->reg, name, strlen(name));
+            json_object_object_add(r, "model", version_json(v));
+            logf_("info", "%s %s: version %llu, %s", cmd, name, (unsigned long long)v->number, v->image);
+        } else
+            logf_("warn", "%s %s refused: %s", cmd, name ? name : "?", err.msg);
+    } else if (!strcmp(cmd, "unload")) {
+        st = name ? sl_registry_unload(&sv->reg, name, &err) : sl_err_set(&err, SL_EINVAL, "unload needs \"name\"");
+    } else if (!strcmp(cmd, "drain")) {
+        g_stop = 1;
+    } else
+        st = sl_err_set(&err, SL_EINVAL, "unknown command '%s' (status, models, load, swap, unload, stats, drain)", cmd);
+    json_object_object_add(r, "ok", json_object_new_boolean(st == SL_OK));
+    if (st)
+        json_object_object_add(r, "error", json_object_new_string(err.msg));
+    return r;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluiced --model NAME=IMAGE [--listen ADDR:PORT] [--threads T] [--max-seqs N] [--ctx N]\n"
-               "               [--max-queue N] [--isa ISA]\n"
-               "  Serves the image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
-               "  port 0 picks one, printed on stdout as \"listening on ADDR:PORT\").  SIGTERM or SIGINT\n"
-               "  drains: no new requests, the running ones finish, then it exits.\n");
+    fprintf(f, "usage: sluiced --model NAME=IMAGE [--model ...] [--listen ADDR:PORT] [--mgmt PATH] [--threads T]\n"
+               "               [--max-seqs N] [--ctx N] [--max-queue N] [--isa ISA]\n"
+               "  Serves each image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
+               "  port 0 picks one, printed on stdout as \"listening on ADDR:PORT\").  Images given here\n"
+               "  are trusted without a quality verdict; swaps through the management socket (--mgmt,\n"
+               "  sluicectl) need a passing one unless forced.  SIGTERM or SIGINT drains: no new\n"
+               "  requests, the running ones finish, then it exits.\n");
 }
 
 int main(int argc, char **argv)
@@ -528,14 +607,21 @@ int main(int argc, char **argv)
         {"model", required_argument, 0, 'm'},   {"listen", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"max-seqs", required_argument, 0, 's'},
         {"ctx", required_argument, 0, 'c'},     {"max-queue", required_argument, 0, 'q'},
-        {"isa", required_argument, 0, 'i'},     {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *model = NULL, *listen_at = "127.0.0.1:7433";
-    int threads = 1, max_seqs = 16, ctx = 0, max_queue = 256, isa = -1, o;
+        {"isa", required_argument, 0, 'i'},     {"mgmt", required_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    const char *models[SL_REG_MODELS], *listen_at = "127.0.0.1:7433", *mgmt_path = NULL;
+    int n_models = 0, threads = 1, max_seqs = 16, ctx = 0, max_queue = 256, isa = -1, o;
     while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1) {
         switch (o) {
-        case 'm': model = optarg; break;
+        case 'm':
+            if (n_models == SL_REG_MODELS) {
+                fprintf(stderr, "sluiced: at most %d models\n", SL_REG_MODELS);
+                return 2;
+            }
+            models[n_models++] = optarg;
+            break;
         case 'l': listen_at = optarg; break;
+        case 'M': mgmt_path = optarg; break;
         case 't': threads = atoi(optarg); break;
         case 's': max_seqs = atoi(optarg); break;
         case 'c': ctx = atoi(optarg); break;
@@ -550,30 +636,29 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    const char *eq = model ? strchr(model, '=') : NULL;
-    if (!eq || eq == model || !eq[1] || threads < 1 || threads > 1024 || max_seqs < 1 || max_seqs > 4096 ||
-        ctx < 0 || max_queue < 1 || max_queue > 65536) {
+    if (optind != argc || (!n_models && !mgmt_path) || threads < 1 || threads > 1024 || max_seqs < 1 ||
+        max_seqs > 4096 || ctx < 0 || max_queue < 1 || max_queue > 65536) {
         usage(stderr);
         return 2;
     }
     static server sv;
-    char name[SL_WIRE_MODEL_MAX + 1];
-    snprintf(name, sizeof name, "%.*s", (int)(eq - model), model);
-    sv.model_name = name;
     for (int i = 0; i < MAX_CONNS; i++)
         sv.conns[i].fd = -1;
+    sl_registry_init(&sv.reg, &(sl_engine_cfg){.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = ctx, .pin = 1},
+                     &(sl_sched_cfg){.max_queue = max_queue}, on_event, &sv);
     sl_err err = {0};
-    if (sl_model_open(eq + 1, SL_GGUF_VERIFY_CHECKSUM, &sv.m, &err)) {
-        fprintf(stderr, "sluiced: %s\n", err.msg);
-        return 1;
-    }
-    if (sl_gguf_compute_checksum(sv.m->g, sv.checksum, &err))
-        snprintf(sv.checksum, sizeof sv.checksum, "unknown");
-    sl_engine_cfg ec = {.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = ctx, .pin = 1};
-    if (sl_engine_create(sv.m, &ec, &sv.e, &err) ||
-        sl_sched_create(sv.e, &(sl_sched_cfg){.max_queue = max_queue}, on_event, &sv, &sv.s, &err)) {
-        fprintf(stderr, "sluiced: %s\n", err.msg);
-        return 1;
+    for (int i = 0; i < n_models; i++) {
+        const char *eq = strchr(models[i], '=');
+        char name[SL_WIRE_MODEL_MAX + 1];
+        if (!eq || eq == models[i] || !eq[1] || eq - models[i] > SL_WIRE_MODEL_MAX) {
+            fprintf(stderr, "sluiced: --model %s: not NAME=IMAGE\n", models[i]);
+            return 2;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(eq - models[i]), models[i]);
+        if (sl_registry_load(&sv.reg, name, eq + 1, false, true, &err)) {
+            fprintf(stderr, "sluiced: %s\n", err.msg);
+            return 1;
+        }
     }
     struct sockaddr_in6 a;
     if (parse_addr(listen_at, &a)) {
@@ -594,15 +679,22 @@ int main(int argc, char **argv)
     epoll_ctl(sv.ep, EPOLL_CTL_ADD, sv.udp, &ev);
     ev.data.u64 = 1;
     epoll_ctl(sv.ep, EPOLL_CTL_ADD, sv.lsn, &ev);
+    const uint64_t mgmt_tag = 2 + MAX_CONNS;
+    if (mgmt_path && sl_mgmt_open(mgmt_path, sv.ep, mgmt_tag, on_mgmt, &sv, &sv.mgmt, &err)) {
+        fprintf(stderr, "sluiced: %s\n", err.msg);
+        return 1;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     char host[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
-    printf("listening on %s:%u (model %s, %s, %d thread%s, isa %s)\n", strncmp(host, "::ffff:", 7) ? host : host + 7,
-           ntohs(a.sin6_port), name, eq + 1, threads, threads > 1 ? "s" : "",
-           sl_isa_name(sl_engine_kernels(sv.e)->isa));
+    printf("listening on %s:%u (", strncmp(host, "::ffff:", 7) ? host : host + 7, ntohs(a.sin6_port));
+    for (int i = 0; i < SL_REG_VERSIONS; i++)
+        if (sv.reg.v[i].used)
+            printf("model %s: %s, ", sv.reg.v[i].name, sv.reg.v[i].image);
+    printf("%d thread%s, isa %s)\n", threads, threads > 1 ? "s" : "", sl_isa_name(sl_isa_select()));
     fflush(stdout);
     int active = 0;
     uint8_t dgram[65536];
@@ -611,7 +703,9 @@ int main(int argc, char **argv)
         const int n = epoll_wait(sv.ep, evs, 64, active ? 0 : 100);
         for (int i = 0; i < n; i++) {
             const uint64_t id = evs[i].data.u64;
-            if (id == 0) {
+            if (id >= mgmt_tag) {
+                sl_mgmt_event(sv.mgmt, id, evs[i].events);
+            } else if (id == 0) {
                 for (int k = 0; k < 256; k++) {
                     struct sockaddr_in6 from;
                     socklen_t fl = sizeof from;
@@ -644,24 +738,22 @@ int main(int argc, char **argv)
                     conn_read(&sv, ci);
             }
         }
-        if (sl_sched_step(sv.s, &active, &err))
-            logf_("error", "%s", err.msg);
+        active = sl_registry_step(&sv.reg);
         const uint64_t now = sl_sched_now_us();
         for (int i = 0; i < MAX_REQS; i++) /* UDP replies are kept a while to resend, then dropped */
             if (sv.reqs[i].used && !sv.reqs[i].live && sv.reqs[i].conn < 0 && now - sv.reqs[i].ended_us > KEEP_US)
                 req_release(&sv, &sv.reqs[i]);
     }
-    logf_("info", "drained: %llu requests served, %llu errors", (unsigned long long)sv.served,
-          (unsigned long long)sv.errors);
+    logf_("info", "drained: %llu requests served, %llu errors, %llu swaps", (unsigned long long)sv.served,
+          (unsigned long long)sv.errors, (unsigned long long)sv.reg.swaps);
     for (int i = 0; i < MAX_CONNS; i++)
         if (sv.conns[i].fd >= 0)
             conn_close(&sv, i);
     for (int i = 0; i < MAX_REQS; i++)
         if (sv.reqs[i].used)
             req_release(&sv, &sv.reqs[i]);
-    sl_sched_destroy(sv.s);
-    sl_engine_destroy(sv.e);
-    sl_model_close(sv.m);
+    sl_mgmt_close(sv.mgmt);
+    sl_registry_free(&sv.reg);
     close(sv.udp);
     close(sv.lsn);
     close(sv.ep);

@@ -4,9 +4,11 @@
  * continues; cancel and deadlines end requests; SIGTERM drains and exits. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -20,7 +22,9 @@
 static pid_t daemon_pid;
 static int daemon_port;
 
-static void start_daemon(const char *image)
+static void start_daemon_mgmt(const char *image, const char *mgmt);
+static void start_daemon(const char *image) { start_daemon_mgmt(image, NULL); }
+static void start_daemon_mgmt(const char *image, const char *mgmt)
 {
     const char *bin = getenv("SLUICED_BIN");
     if (!bin)
@@ -30,11 +34,15 @@ static void start_daemon(const char *image)
     daemon_pid = fork();
     cr_assert_geq(daemon_pid, 0);
     if (daemon_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it behind */
         dup2(p[1], 1);
         close(p[0]);
         char model[4200];
         snprintf(model, sizeof model, "s260=%s", image);
-        execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", (char *)NULL);
+        if (mgmt)
+            execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--mgmt", mgmt, (char *)NULL);
+        else
+            execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -242,5 +250,150 @@ Test(serve, clients_over_udp_and_tcp_get_run_c_tokens_and_bad_input_is_survived,
         cr_assert(strstr(out, "\"failures\": 0") && !strstr(out, "\"requests\": 0,"), "%s", out);
     }
     cr_assert_eq(stop_daemon(), 0, "sluiced did not drain and exit cleanly");
+    test_rmtree(dir);
+}
+
+/* ---- hot swap under load ---------------------------------------------- */
+
+typedef struct expect {
+    char checksum[80];
+    uint32_t ids[64];
+    int n;
+} expect;
+
+typedef struct loader {
+    int udp, stop;
+    const expect *ex; /* two */
+    int requests, failures, per_version[2];
+    char why[1400];
+} loader;
+
+static void *load_thread(void *arg)
+{
+    loader *l = arg;
+    sl_client *c;
+    sl_err err = {0};
+    if (sl_client_open("127.0.0.1", daemon_port, l->udp, &c, &err)) {
+        l->failures++;
+        snprintf(l->why, sizeof l->why, "%s", err.msg);
+        return NULL;
+    }
+    for (uint64_t k = 0; !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE); k++) {
+        got gt = {0};
+        sl_client_result res;
+        const sl_wire_generate g = request("Once upon a time", 40, (int)(k % 2));
+        l->requests++;
+        if (sl_client_generate(c, k, &g, collect, &gt, 30000, &res, &err) || res.error) {
+            l->failures++;
+            snprintf(l->why, sizeof l->why, "request %llu: %s %s", (unsigned long long)k, err.msg, res.message);
+            continue;
+        }
+        int v = -1; /* the one whole version that answered */
+        for (int i = 0; i < 2; i++)
+            if (!strcmp(res.checksum, l->ex[i].checksum))
+                v = i;
+        if (v < 0 || gt.n != l->ex[v].n || memcmp(gt.ids, l->ex[v].ids, sizeof(uint32_t) * (size_t)gt.n) != 0) {
+            l->failures++;
+            snprintf(l->why, sizeof l->why, "request %llu: %d tokens from %s are not that version's", (unsigned long long)k,
+                     gt.n, res.checksum);
+            continue;
+        }
+        l->per_version[v]++;
+    }
+    sl_client_close(c);
+    return NULL;
+}
+
+static int ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int ctl(const char *fmt, ...)
+{
+    char args[8192], cmd[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>&1", getenv("SLUICECTL_BIN"), args);
+    const int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(serve, fifty_swaps_under_load_lose_no_request, .timeout = 300)
+{
+    NEED_SHARED(models);
+    if (!getenv("SLUICECTL_BIN"))
+        cr_skip_test("SLUICECTL_BIN is not set (run through meson test)");
+    char *dir = test_tmpdir();
+    char *a = strdup(test_path(dir, "a.gguf")), *b = strdup(test_path(dir, "b.gguf")),
+         *bad = strdup(test_path(dir, "bad.gguf")), *sock = strdup(test_path(dir, "m.sock"));
+    test_write_image(models, "llama2c", SL_TYPE_F32, a);
+    test_write_image(models, "llama2c", SL_TYPE_Q8_0, b);
+    size_t blen;
+    uint8_t *bytes = test_slurp(b, &blen);
+    test_spit(bad, bytes, blen / 2); /* a truncated copy */
+    free(bytes);
+    start_daemon_mgmt(a, sock);
+    /* each version's answer, alone */
+    expect ex[2];
+    sl_client *c;
+    sl_err err = {0};
+    sl_client_result res;
+    cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, 0, &c, &err), SL_OK, "%s", err.msg);
+    for (int v = 0; v < 2; v++) {
+        if (v == 1)
+            cr_assert_eq(ctl("--socket '%s' swap s260 '%s' --force", sock, b), 0);
+        got gt = {0};
+        const sl_wire_generate g = request("Once upon a time", 40, 1);
+        cr_assert_eq(sl_client_generate(c, 1u + (uint64_t)v, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(res.error, 0, "%s", res.message);
+        snprintf(ex[v].checksum, sizeof ex[v].checksum, "%s", res.checksum);
+        ex[v].n = gt.n;
+        memcpy(ex[v].ids, gt.ids, sizeof(uint32_t) * (size_t)gt.n);
+        cr_assert_eq((int)res.done.model_version, v + 1);
+    }
+    sl_client_close(c);
+    cr_assert_str_neq(ex[0].checksum, ex[1].checksum);
+    /* a swap needs a verdict unless forced; a corrupt image is refused */
+    cr_assert_eq(ctl("--socket '%s' swap s260 '%s'", sock, a), 1);
+    cr_assert_eq(ctl("--socket '%s' swap s260 '%s' --force", sock, bad), 1);
+    /* load: 2 TCP and 2 UDP clients back to back while 50 swaps go A, B, A, ... */
+    loader l[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        l[i] = (loader){.udp = i % 2, .ex = ex};
+        pthread_create(&th[i], NULL, load_thread, &l[i]);
+    }
+    for (int k = 0; k < 50; k++) {
+        cr_assert_eq(ctl("--socket '%s' swap s260 '%s' --force", sock, k % 2 ? b : a), 0, "swap %d", k);
+        usleep(20000);
+    }
+    usleep(100000);
+    int requests = 0, seen[2] = {0, 0};
+    for (int i = 0; i < 4; i++) {
+        __atomic_store_n(&l[i].stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th[i], NULL);
+        cr_expect_eq(l[i].failures, 0, "client %d (%s): %d of %d failed: %s", i, l[i].udp ? "udp" : "tcp",
+                     l[i].failures, l[i].requests, l[i].why);
+        requests += l[i].requests;
+        seen[0] += l[i].per_version[0], seen[1] += l[i].per_version[1];
+    }
+    cr_log_info("50 swaps under load: %d requests, %d answered by A, %d by B, none failed", requests, seen[0], seen[1]);
+    cr_assert(seen[0] > 0 && seen[1] > 0, "both versions must have answered: %d, %d", seen[0], seen[1]);
+    cr_assert_gt(requests, 50);
+    /* only the current version is left mapped, holding no KV blocks */
+    char cmd[8192], out[65536] = "";
+    snprintf(cmd, sizeof cmd, "'%s' --socket '%s' --json stats", getenv("SLUICECTL_BIN"), sock);
+    FILE *p = popen(cmd, "r");
+    const size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "%s", out);
+    cr_assert(strstr(out, "\"swaps\":51") && strstr(out, "\"version\":52"), "1 + 50 swaps: %s", out);
+    const char *first = strstr(out, "\"name\"");
+    cr_assert(first && !strstr(first + 1, "\"name\""), "more than one version still mapped:\n%s", out);
+    cr_assert(strstr(out, "\"kv_blocks_used\":0"), "%s", out);
+    cr_assert_eq(stop_daemon(), 0);
+    free(a);
+    free(b);
+    free(bad);
+    free(sock);
     test_rmtree(dir);
 }

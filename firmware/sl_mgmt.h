@@ -1,0 +1,25 @@
+/* sl_mgmt.h - sluiced's management socket: a unix stream socket (mode
+ * 0600, peers checked by their credentials: root or the daemon's own
+ * user), one JSON object per line in each direction (docs/operations.md).
+ * The socket lives in the daemon's epoll set; commands run on the event
+ * loop, between scheduler steps. */
+#ifndef SL_MGMT_H
+#define SL_MGMT_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "sl_error.h"
+
+typedef struct sl_mgmt sl_mgmt;
+/* Answers one request object with a new reply object. */
+typedef json_object *(*sl_mgmt_fn)(void *ctx, json_object *req);
+
+/* Listens at path (replacing a stale socket file) and adds itself to the
+ * epoll set ep with tags from tag0 up (tag0 .. tag0 + 16). */
+sl_status sl_mgmt_open(const char *path, int ep, uint64_t tag0, sl_mgmt_fn fn, void *ctx, sl_mgmt **out, sl_err *err);
+/* An epoll event whose tag is in [tag0, tag0 + 16]. */
+void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events);
+void sl_mgmt_close(sl_mgmt *m);
+
+#endif
