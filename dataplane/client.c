@@ -74,6 +74,8 @@ void sl_client_close(sl_client *c)
     free(c);
 }
 
+int sl_client_fd(const sl_client *c) { return c->fd; }
+
 static sl_status send_all(sl_client *c, const uint8_t *b, size_t n, sl_err *err)
 {
     while (n) {

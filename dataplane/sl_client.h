@@ -17,6 +17,8 @@ typedef struct sl_client sl_client;
 /* host: a numeric IPv4 or IPv6 address. */
 sl_status sl_client_open(const char *host, int port, int udp, sl_client **out, sl_err *err);
 void sl_client_close(sl_client *c);
+/* The client's socket, for poll loops and for tests that speak raw bytes. */
+int sl_client_fd(const sl_client *c);
 
 /* One TOKENS reply: n ids and the text they complete (whole characters). */
 typedef void (*sl_client_tokens_fn)(void *ctx, const uint32_t *ids, int n, const char *text, size_t len);

@@ -535,6 +535,8 @@ static json_object *version_json(const sl_version *v)
     json_object_object_add(o, "kv_blocks_total", json_object_new_int(st.kv_blocks_total));
     json_object_object_add(o, "steps", json_object_new_int64((int64_t)st.steps));
     json_object_object_add(o, "generated_tokens", json_object_new_int64((int64_t)st.generated));
+    json_object_object_add(o, "finished", json_object_new_int64((int64_t)st.finished));
+    json_object_object_add(o, "failed", json_object_new_int64((int64_t)st.failed)); /* cancelled, deadline, engine */
     return o;
 }
 
