@@ -173,6 +173,10 @@ int sl_registry_step(sl_registry *r)
             sl_err err = {0};
             if (sl_sched_step(v->s, &v->active, &err))
                 fprintf(stderr, "sluiced: error: %s %s: %s\n", v->name, v->image, err.msg);
+            sl_sched_stats after;
+            sl_sched_get_stats(v->s, &after);
+            if (r->on_step && after.steps > st.steps)
+                r->on_step(r->ctx, (int)(after.batch_tokens - st.batch_tokens));
         } else
             v->active = 0;
         if (v->retired && v->active == 0) /* its last request ended: unmapped */

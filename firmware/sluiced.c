@@ -25,8 +25,12 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef SL_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "sl_engine.h"
+#include "sl_metrics.h"
 #include "sl_mgmt.h"
 #include "sl_model.h"
 #include "sl_registry.h"
@@ -59,6 +63,7 @@ typedef struct req {
     uint32_t seq;
     int stream, prompt_tokens;
     int32_t prev;
+    uint64_t last_tok_us; /* for the inter-token latency */
     sl_utf8_stream u8;
     /* not streaming: everything, sent before DONE */
     uint32_t *ids;
@@ -77,6 +82,9 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 typedef struct server {
     sl_registry reg;
     sl_mgmt *mgmt;
+    sl_metrics *metrics;
+    sl_hist ttft, itl, batch;
+    uint64_t tokens, by_code[SL_WERR_COUNT], dropped;
     int ep, udp, lsn;
     conn conns[MAX_CONNS];
     req reqs[MAX_REQS];
@@ -155,6 +163,7 @@ static void reply_error(server *sv, int ci, const struct sockaddr_in6 *addr, soc
     uint8_t b[SL_WIRE_HEADER + 8 + SL_WIRE_ERRMSG_MAX];
     size_t n;
     sv->errors++;
+    sv->by_code[code > 0 && code < SL_WERR_COUNT ? code : 0]++;
     if (sl_wire_put_error(b, sizeof b, rid, seq, (uint16_t)code, msg, &n, NULL) == SL_OK)
         send_to(sv, NULL, ci, addr, alen, b, n);
 }
@@ -217,6 +226,11 @@ static void on_event(void *ctx, const sl_sched_event *ev)
     if (!r)
         return;
     if (ev->kind == SL_SCHED_TOKEN) {
+        const uint64_t now = sl_sched_now_us();
+        if (r->last_tok_us)
+            sl_hist_observe(&sv->itl, (double)(now - r->last_tok_us) / 1e6);
+        r->last_tok_us = now;
+        sv->tokens++;
         char piece[256];
         size_t pn = sl_tok_piece(sv->reg.v[r->ver].m->tok, r->prev, ev->token, piece, sizeof piece);
         pn = pn < sizeof piece ? pn : sizeof piece;
@@ -267,6 +281,7 @@ static void on_event(void *ctx, const sl_sched_event *ev)
         if (sl_wire_put_done(sv->buf, sizeof sv->buf, r->rid, r->seq, &d, &len, NULL) == SL_OK)
             req_send(sv, r, sv->buf, len);
         sv->served++;
+        sl_hist_observe(&sv->ttft, (double)ev->ttft_us / 1e6);
     } else {
         const int code = ev->failure == SL_SCHED_CANCELLED  ? SL_WERR_CANCELLED
                          : ev->failure == SL_SCHED_DEADLINE ? SL_WERR_DEADLINE
@@ -275,6 +290,7 @@ static void on_event(void *ctx, const sl_sched_event *ev)
                               NULL) == SL_OK)
             req_send(sv, r, sv->buf, len);
         sv->errors++;
+        sv->by_code[code]++;
     }
     r->live = 0;
     r->ended_us = sl_sched_now_us();
@@ -379,16 +395,18 @@ static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct 
     sl_err err = {0};
     if (ci < 0 && n > SL_WIRE_UDP_MAX) {
         const int64_t rid = header_rid(b, n);
-        sv->errors++;
         if (rid >= 0)
             reply_error(sv, ci, addr, alen, (uint64_t)rid, 0, SL_WERR_TOO_LARGE, "over 1400 bytes: send it over TCP");
+        else
+            sv->dropped++, sv->errors++;
         return;
     }
     if (sl_wire_decode(b, n, &m, &err) != SL_OK) {
         const int64_t rid = header_rid(b, n);
-        sv->errors++;
         if (rid >= 0)
             reply_error(sv, ci, addr, alen, (uint64_t)rid, 0, SL_WERR_BAD_REQUEST, err.msg);
+        else
+            sv->dropped++, sv->errors++; /* not ours: dropped, counted */
         return;
     }
     switch (m.h.type) {
@@ -517,6 +535,60 @@ static int open_socket(int type, const struct sockaddr_in6 *a)
     return fd;
 }
 
+/* ---- metrics (sl_metrics.h) ---- */
+
+static void on_step(void *ctx, int tokens)
+{
+    server *sv = ctx;
+    sl_hist_observe(&sv->batch, tokens);
+}
+
+static void render_metrics(void *ctx, sl_text_buf *b)
+{
+    server *sv = ctx;
+    int queued = 0, running = 0, kv_used = 0, kv_total = 0, models = 0;
+    for (int i = 0; i < SL_REG_VERSIONS; i++)
+        if (sv->reg.v[i].used) {
+            sl_sched_stats st;
+            sl_sched_get_stats(sv->reg.v[i].s, &st);
+            queued += st.queued, running += st.running, kv_used += st.kv_blocks_used, kv_total += st.kv_blocks_total;
+        }
+    for (int i = 0; i < SL_REG_MODELS; i++)
+        models += sv->reg.cur[i] >= 0;
+    sl_tb_printf(b,
+                 "# HELP sluice_requests_total Requests answered with DONE.\n# TYPE sluice_requests_total counter\n"
+                 "sluice_requests_total %llu\n"
+                 "# HELP sluice_tokens_total Tokens generated.\n# TYPE sluice_tokens_total counter\n"
+                 "sluice_tokens_total %llu\n"
+                 "# HELP sluice_errors_total ERROR replies by code.\n# TYPE sluice_errors_total counter\n",
+                 (unsigned long long)sv->served, (unsigned long long)sv->tokens);
+    for (int c = 1; c < SL_WERR_COUNT; c++)
+        sl_tb_printf(b, "sluice_errors_total{code=\"%s\"} %llu\n", sl_wire_code_name(c),
+                     (unsigned long long)sv->by_code[c]);
+    sl_tb_printf(b,
+                 "# HELP sluice_dropped_total Datagrams and frames that were not sluice messages.\n"
+                 "# TYPE sluice_dropped_total counter\nsluice_dropped_total %llu\n"
+                 "# HELP sluice_queue_depth Requests waiting for a batch slot.\n# TYPE sluice_queue_depth gauge\n"
+                 "sluice_queue_depth %d\n"
+                 "# HELP sluice_running Requests in the batch.\n# TYPE sluice_running gauge\nsluice_running %d\n"
+                 "# HELP sluice_kv_blocks_used KV cache blocks held.\n# TYPE sluice_kv_blocks_used gauge\n"
+                 "sluice_kv_blocks_used %d\n"
+                 "# HELP sluice_kv_blocks_total KV cache blocks in the pools.\n# TYPE sluice_kv_blocks_total gauge\n"
+                 "sluice_kv_blocks_total %d\n"
+                 "# HELP sluice_models Model names served.\n# TYPE sluice_models gauge\nsluice_models %d\n"
+                 "# HELP sluice_swaps_total Hot swaps published.\n# TYPE sluice_swaps_total counter\n"
+                 "sluice_swaps_total %llu\n"
+                 "# HELP sluice_swaps_failed_total Swaps refused.\n# TYPE sluice_swaps_failed_total counter\n"
+                 "sluice_swaps_failed_total %llu\n"
+                 "# HELP sluice_ready 1 when serving (a model, not draining).\n# TYPE sluice_ready gauge\n"
+                 "sluice_ready %d\n",
+                 (unsigned long long)sv->dropped, queued, running, kv_used, kv_total, models,
+                 (unsigned long long)sv->reg.swaps, (unsigned long long)sv->reg.swaps_failed, !g_stop && models > 0);
+    sl_tb_hist(b, "sluice_batch_tokens", "Tokens per scheduler step.", &sv->batch);
+    sl_tb_hist(b, "sluice_ttft_seconds", "Time from arrival to the first token.", &sv->ttft);
+    sl_tb_hist(b, "sluice_inter_token_seconds", "Time between a request's tokens.", &sv->itl);
+}
+
 /* ---- management commands (sl_mgmt.h) ---- */
 
 static json_object *version_json(const sl_version *v)
@@ -595,12 +667,13 @@ static json_object *on_mgmt(void *ctx, json_object *q)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sluiced --model NAME=IMAGE [--model ...] [--listen ADDR:PORT] [--mgmt PATH] [--threads T]\n"
-               "               [--max-seqs N] [--ctx N] [--max-queue N] [--isa ISA]\n"
+               "               [--max-seqs N] [--ctx N] [--max-queue N] [--isa ISA] [--metrics ADDR:PORT]\n"
                "  Serves each image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
                "  port 0 picks one, printed on stdout as \"listening on ADDR:PORT\").  Images given here\n"
                "  are trusted without a quality verdict; swaps through the management socket (--mgmt,\n"
                "  sluicectl) need a passing one unless forced.  SIGTERM or SIGINT drains: no new\n"
-               "  requests, the running ones finish, then it exits.\n");
+               "  requests, the running ones finish, then it exits.  --metrics serves Prometheus text at\n"
+               "  http://ADDR:PORT/metrics (keep it on loopback).\n");
 }
 
 int main(int argc, char **argv)
@@ -610,8 +683,9 @@ int main(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"max-seqs", required_argument, 0, 's'},
         {"ctx", required_argument, 0, 'c'},     {"max-queue", required_argument, 0, 'q'},
         {"isa", required_argument, 0, 'i'},     {"mgmt", required_argument, 0, 'M'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    const char *models[SL_REG_MODELS], *listen_at = "127.0.0.1:7433", *mgmt_path = NULL;
+        {"metrics", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *models[SL_REG_MODELS], *listen_at = "127.0.0.1:7433", *mgmt_path = NULL, *metrics_at = NULL;
     int n_models = 0, threads = 1, max_seqs = 16, ctx = 0, max_queue = 256, isa = -1, o;
     while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1) {
         switch (o) {
@@ -624,6 +698,7 @@ int main(int argc, char **argv)
             break;
         case 'l': listen_at = optarg; break;
         case 'M': mgmt_path = optarg; break;
+        case 'P': metrics_at = optarg; break;
         case 't': threads = atoi(optarg); break;
         case 's': max_seqs = atoi(optarg); break;
         case 'c': ctx = atoi(optarg); break;
@@ -646,8 +721,11 @@ int main(int argc, char **argv)
     static server sv;
     for (int i = 0; i < MAX_CONNS; i++)
         sv.conns[i].fd = -1;
+    sv.ttft.le = sv.itl.le = sl_hist_seconds;
+    sv.batch.le = sl_hist_sizes;
     sl_registry_init(&sv.reg, &(sl_engine_cfg){.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = ctx, .pin = 1},
                      &(sl_sched_cfg){.max_queue = max_queue}, on_event, &sv);
+    sv.reg.on_step = on_step;
     sl_err err = {0};
     for (int i = 0; i < n_models; i++) {
         const char *eq = strchr(models[i], '=');
@@ -686,6 +764,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluiced: %s\n", err.msg);
         return 1;
     }
+    const uint64_t metrics_tag = mgmt_tag + 17;
+    if (metrics_at) {
+        char host[64];
+        const char *colon = strrchr(metrics_at, ':');
+        snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - metrics_at) : 0, metrics_at);
+        if (!colon || sl_metrics_start(host, atoi(colon + 1), sv.ep, metrics_tag, render_metrics, &sv, &sv.metrics, &err)) {
+            fprintf(stderr, "sluiced: --metrics %s: %s\n", metrics_at, colon ? err.msg : "not ADDR:PORT");
+            return 1;
+        }
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -698,6 +786,9 @@ int main(int argc, char **argv)
             printf("model %s: %s, ", sv.reg.v[i].name, sv.reg.v[i].image);
     printf("%d thread%s, isa %s)\n", threads, threads > 1 ? "s" : "", sl_isa_name(sl_isa_select()));
     fflush(stdout);
+#ifdef SL_HAVE_SYSTEMD
+    sd_notify(0, "READY=1\nSTATUS=serving"); /* Type=notify: ready once listening with its models */
+#endif
     int active = 0;
     uint8_t dgram[65536];
     while (!g_stop || active) {
@@ -705,7 +796,9 @@ int main(int argc, char **argv)
         const int n = epoll_wait(sv.ep, evs, 64, active ? 0 : 100);
         for (int i = 0; i < n; i++) {
             const uint64_t id = evs[i].data.u64;
-            if (id >= mgmt_tag) {
+            if (id == metrics_tag) {
+                sl_metrics_run(sv.metrics);
+            } else if (id >= mgmt_tag) {
                 sl_mgmt_event(sv.mgmt, id, evs[i].events);
             } else if (id == 0) {
                 for (int k = 0; k < 256; k++) {
@@ -741,6 +834,12 @@ int main(int argc, char **argv)
             }
         }
         active = sl_registry_step(&sv.reg);
+        sl_metrics_run(sv.metrics); /* its timeouts */
+#ifdef SL_HAVE_SYSTEMD
+        static int told_stopping;
+        if (g_stop && !told_stopping++)
+            sd_notify(0, "STOPPING=1\nSTATUS=draining");
+#endif
         const uint64_t now = sl_sched_now_us();
         for (int i = 0; i < MAX_REQS; i++) /* UDP replies are kept a while to resend, then dropped */
             if (sv.reqs[i].used && !sv.reqs[i].live && sv.reqs[i].conn < 0 && now - sv.reqs[i].ended_us > KEEP_US)
@@ -755,6 +854,7 @@ int main(int argc, char **argv)
         if (sv.reqs[i].used)
             req_release(&sv, &sv.reqs[i]);
     sl_mgmt_close(sv.mgmt);
+    sl_metrics_stop(sv.metrics);
     sl_registry_free(&sv.reg);
     close(sv.udp);
     close(sv.lsn);

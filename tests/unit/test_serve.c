@@ -21,7 +21,48 @@
 #include "test_images.h"
 
 static pid_t daemon_pid;
-static int daemon_port;
+static int daemon_port, metrics_port;
+
+/* A free loopback TCP port (bound and released: a small race, fine here). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t l = sizeof a;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &l) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* GET /metrics, the body. */
+static char *scrape(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)metrics_port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "metrics port %d", metrics_port);
+    const char *get = "GET /metrics HTTP/1.0\r\n\r\n";
+    cr_assert_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+    static char buf[1 << 16];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    close(fd);
+    cr_assert(strstr(buf, "200 OK"), "%s", buf);
+    return strstr(buf, "\r\n\r\n");
+}
+
+static long long metric(const char *body, const char *series)
+{
+    char key[256];
+    snprintf(key, sizeof key, "\n%s ", series);
+    const char *p = strstr(body, key);
+    cr_assert_not_null(p, "no series %s in\n%s", series, body);
+    return atoll(p + strlen(key));
+}
 
 static void start_daemon_mgmt(const char *image, const char *mgmt);
 static void start_daemon(const char *image) { start_daemon_mgmt(image, NULL); }
@@ -32,6 +73,7 @@ static void start_daemon_mgmt(const char *image, const char *mgmt)
         cr_skip_test("SLUICED_BIN is not set (run through meson test)");
     int p[2];
     cr_assert_eq(pipe(p), 0);
+    metrics_port = free_port();
     daemon_pid = fork();
     cr_assert_geq(daemon_pid, 0);
     if (daemon_pid == 0) {
@@ -40,10 +82,13 @@ static void start_daemon_mgmt(const char *image, const char *mgmt)
         close(p[0]);
         char model[4200];
         snprintf(model, sizeof model, "s260=%s", image);
+        char metrics[64];
+        snprintf(metrics, sizeof metrics, "127.0.0.1:%d", metrics_port);
         if (mgmt)
             execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--mgmt", mgmt, (char *)NULL);
         else
-            execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", (char *)NULL);
+            execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--metrics", metrics,
+                  (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -237,6 +282,18 @@ Test(serve, clients_over_udp_and_tcp_get_run_c_tokens_and_bad_input_is_survived,
     cr_assert_eq(sl_client_generate(c, 1000, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(res.error, SL_WERR_DEADLINE, "%d %s", res.error, res.message);
     sl_client_close(c);
+    /* what the metrics say of all that */
+    const char *body = scrape();
+    const long long served = metric(body, "sluice_requests_total");
+    cr_assert_geq(served, 73, "%s", body);
+    cr_assert_eq(metric(body, "sluice_ttft_seconds_count"), served);
+    cr_assert_eq(metric(body, "sluice_errors_total{code=\"UNKNOWN_MODEL\"}"), 1);
+    cr_assert_eq(metric(body, "sluice_errors_total{code=\"TOO_LARGE\"}"), 1);
+    cr_assert_eq(metric(body, "sluice_errors_total{code=\"CANCELLED\"}"), 1);
+    cr_assert_eq(metric(body, "sluice_errors_total{code=\"DEADLINE\"}"), 1);
+    cr_assert_eq(metric(body, "sluice_kv_blocks_used"), 0);
+    cr_assert_eq(metric(body, "sluice_ready"), 1);
+    cr_assert_gt(metric(body, "sluice_batch_tokens_count"), 0);
     /* sluice-load: a second of closed-loop load over each transport, no failures */
     const char *load = getenv("SLUICE_LOAD_BIN");
     for (int udp = 0; load && udp < 2; udp++) {

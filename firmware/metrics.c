@@ -1,0 +1,131 @@
+/* metrics.c - Prometheus exposition over libmicrohttpd (sl_metrics.h). */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "sl_metrics.h"
+
+const double sl_hist_seconds[SL_HIST_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                 0.025,  0.05,    0.1,    0.25,  0.5,    1,     10};
+const double sl_hist_sizes[SL_HIST_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+
+void sl_hist_observe(sl_hist *h, double v)
+{
+    int i = 0;
+    while (i < SL_HIST_BUCKETS && v > h->le[i])
+        i++;
+    h->count[i]++;
+    h->sum += v;
+    h->n++;
+}
+
+void sl_tb_printf(sl_text_buf *b, const char *fmt, ...)
+{
+    for (int pass = 0; pass < 2 && !b->oom; pass++) {
+        va_list ap;
+        va_start(ap, fmt);
+        const int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p, b->cap = cap;
+    }
+}
+
+void sl_tb_hist(sl_text_buf *b, const char *name, const char *help, const sl_hist *h)
+{
+    sl_tb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < SL_HIST_BUCKETS; i++) {
+        cum += h->count[i];
+        sl_tb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, h->le[i], (unsigned long long)cum);
+    }
+    sl_tb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", name, (unsigned long long)h->n, name,
+                 h->sum, name, (unsigned long long)h->n);
+}
+
+struct sl_metrics {
+    struct MHD_Daemon *d;
+    int ep;
+    sl_metrics_fn fn;
+    void *ctx;
+};
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *data, size_t *data_size, void **state)
+{
+    (void)version, (void)data, (void)data_size, (void)state;
+    sl_metrics *m = cls;
+    const int ok = !strcmp(method, "GET") && !strcmp(url, "/metrics");
+    sl_text_buf b = {0};
+    if (ok)
+        m->fn(m->ctx, &b);
+    else
+        sl_tb_printf(&b, "GET /metrics\n");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b.oom ? 0 : b.len, b.oom ? (void *)"" : b.p, MHD_RESPMEM_MUST_COPY);
+    free(b.p);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    const enum MHD_Result q = MHD_queue_response(c, b.oom ? 500 : ok ? 200 : 404, r);
+    MHD_destroy_response(r);
+    return q;
+}
+
+sl_status sl_metrics_start(const char *addr, int port, int ep, uint64_t tag, sl_metrics_fn fn, void *ctx,
+                           sl_metrics **out, sl_err *err)
+{
+    *out = NULL;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (port < 1 || port > 65535 || inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+        return sl_err_set(err, SL_EINVAL, "metrics address %s:%d is not IPv4 ADDR:PORT", addr, port);
+    sl_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    m->ep = ep, m->fn = fn, m->ctx = ctx;
+    m->d = MHD_start_daemon(MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, answer, m, MHD_OPTION_SOCK_ADDR, &a,
+                            MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    const union MHD_DaemonInfo *info = m->d ? MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+    if (!info || epoll_ctl(ep, EPOLL_CTL_ADD, info->epoll_fd, &ev) < 0) {
+        sl_metrics_stop(m);
+        return sl_err_set(err, SL_EIO, "cannot serve metrics on %s:%d (port in use?)", addr, port);
+    }
+    *out = m;
+    return SL_OK;
+}
+
+void sl_metrics_run(sl_metrics *m)
+{
+    if (m)
+        MHD_run(m->d);
+}
+
+void sl_metrics_stop(sl_metrics *m)
+{
+    if (!m)
+        return;
+    if (m->d)
+        MHD_stop_daemon(m->d);
+    free(m);
+}
