@@ -173,6 +173,18 @@ sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_ge
         if (c->udp) {
             const ssize_t r = recv(c->fd, dg, sizeof dg, 0);
             sl_wire_msg m;
+            if (r > 0 && sl_wire_decode(dg, (size_t)r, &m, NULL) == SL_OK && m.h.type == SL_WIRE_COOKIE) {
+                /* anti-amplification: the request again, with the cookie; the
+                 * server answers from where it held back */
+                sl_wire_generate gc = *g;
+                gc.cookie = m.u.value;
+                st = sl_wire_put_generate(req, SL_WIRE_HEADER + SL_WIRE_MAX_BODY, request_id, SL_WIRE_F_COOKIE, &gc,
+                                          &req_len, err);
+                st = st ? st : send_all(c, req, req_len, err);
+                res->resends++;
+                last = now_ms();
+                continue;
+            }
             if (r <= 0 || sl_wire_decode(dg, (size_t)r, &m, NULL) || m.h.request_id != request_id ||
                 m.h.seq < next || m.h.seq >= next + STASH)
                 continue; /* not ours, a repeat, or too far ahead */

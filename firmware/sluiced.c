@@ -22,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 #ifdef SL_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
@@ -46,11 +48,31 @@
 #define TCP_IN_MAX (SL_WIRE_HEADER + SL_WIRE_MAX_BODY)
 #define TCP_OUT_MAX (8u << 20) /* a client this far behind is dropped */
 
+/* Per-client rate: a token bucket of `rate` requests a second, holding at
+ * most max(rate, 1). */
+typedef struct bucket {
+    double tokens;
+    uint64_t last_us;
+} bucket;
+
 typedef struct conn {
     int fd;
     uint8_t *in, *out;
     size_t in_len, out_len, out_cap;
+    bucket rate;
 } conn;
+
+/* A UDP source: its bytes both ways for anti-amplification, whether it
+ * echoed its cookie, its rate bucket.  A bounded table: the least recently
+ * seen source makes room (and must verify again). */
+#define SOURCES 1024
+typedef struct source {
+    int used, verified, cookie_sent;
+    struct sockaddr_in6 addr;
+    socklen_t alen;
+    uint64_t in, out, seen_us;
+    bucket rate;
+} source;
 
 typedef struct req {
     int live;          /* in the scheduler */
@@ -90,6 +112,10 @@ typedef struct server {
     req reqs[MAX_REQS];
     uint64_t next_sid;
     uint64_t served, errors;
+    source src[SOURCES];
+    uint64_t secret; /* keys the cookies */
+    int max_inflight, max_prompt, max_tokens;
+    double rate;
     uint8_t buf[SL_WIRE_HEADER + SL_WIRE_MAX_BODY];
 } server;
 
@@ -107,6 +133,66 @@ static void logf_(const char *level, const char *fmt, ...)
 /* ---- sending ---- */
 
 static void conn_close(server *sv, int ci);
+
+static source *src_of(server *sv, const struct sockaddr_in6 *addr, socklen_t alen)
+{
+    source *lru = &sv->src[0];
+    for (int i = 0; i < SOURCES; i++) {
+        source *s = &sv->src[i];
+        if (s->used && s->alen == alen && memcmp(&s->addr, addr, alen) == 0)
+            return s;
+        if (!s->used || (lru->used && s->seen_us < lru->seen_us))
+            lru = s;
+    }
+    memset(lru, 0, sizeof *lru);
+    lru->used = 1;
+    memcpy(&lru->addr, addr, alen);
+    lru->alen = alen;
+    lru->seen_us = sl_sched_now_us();
+    return lru;
+}
+
+static uint64_t cookie_of(const server *sv, const struct sockaddr_in6 *addr, socklen_t alen)
+{
+    return XXH3_64bits_withSeed(addr, alen, sv->secret);
+}
+
+/* Every datagram out: an unverified source gets at most 3x the bytes it
+ * sent, then one COOKIE; what is held back stays in the request's window
+ * and goes out when the cookie comes back. */
+static void udp_send(server *sv, const struct sockaddr_in6 *addr, socklen_t alen, const uint8_t *msg, size_t n)
+{
+    source *s = src_of(sv, addr, alen);
+    if (!s->verified && s->out + n > 3 * s->in) {
+        uint8_t b[SL_WIRE_HEADER + 8];
+        size_t bn;
+        if (!s->cookie_sent &&
+            sl_wire_put_u64(b, sizeof b, SL_WIRE_COOKIE, 0, cookie_of(sv, addr, alen), &bn, NULL) == SL_OK) {
+            (void)sendto(sv->udp, b, bn, 0, (const struct sockaddr *)addr, alen);
+            s->cookie_sent = 1;
+            s->out += bn;
+        }
+        return;
+    }
+    s->out += n;
+    (void)sendto(sv->udp, msg, n, 0, (const struct sockaddr *)addr, alen);
+}
+
+/* One request from this client: SL_OK, or the reason for BUSY. */
+static const char *admit_rate(server *sv, bucket *b)
+{
+    if (sv->rate <= 0)
+        return NULL;
+    const uint64_t now = sl_sched_now_us();
+    const double cap = sv->rate > 1 ? sv->rate : 1;
+    b->tokens = b->last_us ? b->tokens + (double)(now - b->last_us) / 1e6 * sv->rate : cap;
+    b->tokens = b->tokens > cap ? cap : b->tokens;
+    b->last_us = now;
+    if (b->tokens < 1)
+        return "over this client's request rate";
+    b->tokens -= 1;
+    return NULL;
+}
 
 static void send_to(server *sv, req *r, int ci, const struct sockaddr_in6 *addr, socklen_t alen, const uint8_t *msg,
                     size_t n)
@@ -146,7 +232,7 @@ static void send_to(server *sv, req *r, int ci, const struct sockaddr_in6 *addr,
         epoll_ctl(sv->ep, EPOLL_CTL_MOD, c->fd, &ev);
         return;
     }
-    (void)sendto(sv->udp, msg, n, 0, (const struct sockaddr *)addr, alen);
+    udp_send(sv, addr, alen, msg, n);
     if (r && r->seq > 0) { /* a numbered reply: kept to resend */
         const uint32_t seq = r->seq - 1;
         free(r->win[seq % WINDOW]);
@@ -316,17 +402,27 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
     const sl_wire_generate *g = &m->u.gen;
     const uint64_t rid = m->h.request_id;
     req *old = find_req(sv, ci, addr, alen, rid);
-    if (old && ci < 0) { /* a UDP repeat: what was sent, again */
+    if (old && ci < 0) { /* a UDP repeat (or the cookie's echo): what was sent, again */
         for (uint32_t s = old->seq > WINDOW ? old->seq - WINDOW : 0; s < old->seq; s++)
             if (old->win[s % WINDOW])
-                (void)sendto(sv->udp, old->win[s % WINDOW], old->win_len[s % WINDOW], 0, (const struct sockaddr *)addr,
-                             alen);
+                udp_send(sv, addr, alen, old->win[s % WINDOW], old->win_len[s % WINDOW]);
         return;
     }
     if (old)
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BAD_REQUEST, "request_id is already in flight");
     if (g_stop)
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BUSY, "draining: not taking requests");
+    int inflight = 0;
+    for (int i = 0; i < MAX_REQS; i++)
+        inflight += sv->reqs[i].used && sv->reqs[i].live && sv->reqs[i].conn == ci &&
+                    (ci >= 0 || (sv->reqs[i].alen == alen && memcmp(&sv->reqs[i].addr, addr, alen) == 0));
+    if (inflight >= sv->max_inflight)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BUSY, "too many requests in flight from this client");
+    const char *why = admit_rate(sv, ci >= 0 ? &sv->conns[ci].rate : &src_of(sv, addr, alen)->rate);
+    if (why)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BUSY, why);
+    if (g->max_tokens > (uint32_t)sv->max_tokens)
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BAD_REQUEST, "max_tokens is over this server's cap");
     if (g->n_stop || g->n_logprobs) /* refused, never silently ignored */
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BAD_REQUEST,
                            "stop strings and log-probabilities are not served yet");
@@ -353,6 +449,10 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
         for (uint32_t i = 0; i < g->prompt_len; i++)
             ids[i] = (int32_t)sl_wire_u32(g->prompt, i);
         n = g->prompt_len;
+    }
+    if ((int)n > sv->max_prompt) {
+        free(ids);
+        return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_TOO_LARGE, "the prompt is over this server's cap");
     }
     sl_sched_req q = {.id = ++sv->next_sid, .prompt = ids, .n_prompt = (int)n, .max_tokens = (int)g->max_tokens,
                       .stop_at_bos = v->m->stop_at_bos};
@@ -393,6 +493,11 @@ static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct 
 {
     sl_wire_msg m;
     sl_err err = {0};
+    if (ci < 0) {
+        source *s = src_of(sv, addr, alen);
+        s->in += n;
+        s->seen_us = sl_sched_now_us();
+    }
     if (ci < 0 && n > SL_WIRE_UDP_MAX) {
         const int64_t rid = header_rid(b, n);
         if (rid >= 0)
@@ -409,6 +514,9 @@ static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct 
             sv->dropped++, sv->errors++; /* not ours: dropped, counted */
         return;
     }
+    if (ci < 0 && m.h.type == SL_WIRE_GENERATE && (m.h.flags & SL_WIRE_F_COOKIE) &&
+        m.u.gen.cookie == cookie_of(sv, addr, alen))
+        src_of(sv, addr, alen)->verified = 1;
     switch (m.h.type) {
     case SL_WIRE_GENERATE: generate(sv, &m, ci, addr, alen); break;
     case SL_WIRE_CANCEL: {
@@ -431,8 +539,7 @@ static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct 
         for (int i = 0; r && i < m.u.resend.n; i++) {
             const uint32_t s = sl_wire_u32(m.u.resend.seqs, (size_t)i);
             if (s < r->seq && s + WINDOW >= r->seq && r->win[s % WINDOW])
-                (void)sendto(sv->udp, r->win[s % WINDOW], r->win_len[s % WINDOW], 0, (const struct sockaddr *)addr,
-                             alen);
+                udp_send(sv, addr, alen, r->win[s % WINDOW], r->win_len[s % WINDOW]);
         }
         break;
     }
@@ -668,12 +775,15 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: sluiced --model NAME=IMAGE [--model ...] [--listen ADDR:PORT] [--mgmt PATH] [--threads T]\n"
                "               [--max-seqs N] [--ctx N] [--max-queue N] [--isa ISA] [--metrics ADDR:PORT]\n"
+               "               [--max-inflight N] [--rate R] [--max-prompt N] [--max-tokens N]\n"
                "  Serves each image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
                "  port 0 picks one, printed on stdout as \"listening on ADDR:PORT\").  Images given here\n"
                "  are trusted without a quality verdict; swaps through the management socket (--mgmt,\n"
                "  sluicectl) need a passing one unless forced.  SIGTERM or SIGINT drains: no new\n"
                "  requests, the running ones finish, then it exits.  --metrics serves Prometheus text at\n"
-               "  http://ADDR:PORT/metrics (keep it on loopback).\n");
+               "  http://ADDR:PORT/metrics (keep it on loopback).  Per client (UDP source, TCP\n"
+               "  connection): --max-inflight requests at once (64), --rate requests a second (off);\n"
+               "  per request: --max-prompt tokens (16384), --max-tokens (4096).\n");
 }
 
 int main(int argc, char **argv)
@@ -683,10 +793,14 @@ int main(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"max-seqs", required_argument, 0, 's'},
         {"ctx", required_argument, 0, 'c'},     {"max-queue", required_argument, 0, 'q'},
         {"isa", required_argument, 0, 'i'},     {"mgmt", required_argument, 0, 'M'},
-        {"metrics", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {"metrics", required_argument, 0, 'P'}, {"max-inflight", required_argument, 0, 'F'},
+        {"rate", required_argument, 0, 'R'},    {"max-prompt", required_argument, 0, 'X'},
+        {"max-tokens", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *models[SL_REG_MODELS], *listen_at = "127.0.0.1:7433", *mgmt_path = NULL, *metrics_at = NULL;
     int n_models = 0, threads = 1, max_seqs = 16, ctx = 0, max_queue = 256, isa = -1, o;
+    int max_inflight = 64, max_prompt = 16384, max_tokens = 4096;
+    double rate = 0;
     while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1) {
         switch (o) {
         case 'm':
@@ -699,6 +813,10 @@ int main(int argc, char **argv)
         case 'l': listen_at = optarg; break;
         case 'M': mgmt_path = optarg; break;
         case 'P': metrics_at = optarg; break;
+        case 'F': max_inflight = atoi(optarg); break;
+        case 'R': rate = atof(optarg); break;
+        case 'X': max_prompt = atoi(optarg); break;
+        case 'T': max_tokens = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 's': max_seqs = atoi(optarg); break;
         case 'c': ctx = atoi(optarg); break;
@@ -714,13 +832,19 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc || (!n_models && !mgmt_path) || threads < 1 || threads > 1024 || max_seqs < 1 ||
-        max_seqs > 4096 || ctx < 0 || max_queue < 1 || max_queue > 65536) {
+        max_seqs > 4096 || ctx < 0 || max_queue < 1 || max_queue > 65536 || max_inflight < 1 || rate < 0 ||
+        max_prompt < 1 || max_tokens < 1) {
         usage(stderr);
         return 2;
     }
     static server sv;
     for (int i = 0; i < MAX_CONNS; i++)
         sv.conns[i].fd = -1;
+    sv.max_inflight = max_inflight, sv.rate = rate, sv.max_prompt = max_prompt, sv.max_tokens = max_tokens;
+    if (getrandom(&sv.secret, sizeof sv.secret, 0) != sizeof sv.secret) {
+        fprintf(stderr, "sluiced: no random bytes for the cookie key: %s\n", strerror(errno));
+        return 1;
+    }
     sv.ttft.le = sv.itl.le = sl_hist_seconds;
     sv.batch.le = sl_hist_sizes;
     sl_registry_init(&sv.reg, &(sl_engine_cfg){.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = ctx, .pin = 1},

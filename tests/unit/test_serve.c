@@ -260,6 +260,11 @@ Test(serve, clients_over_udp_and_tcp_get_run_c_tokens_and_bad_input_is_survived,
     sl_wire_generate g = request(big, 4, 1);
     cr_assert_eq(sl_client_generate(c, 7, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(res.error, SL_WERR_TOO_LARGE, "%d %s", res.error, res.message);
+    /* over the server's max_tokens cap (4096 by default) */
+    g = request("Once", 5000, 1);
+    cr_assert_eq(sl_client_generate(c, 6, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, SL_WERR_BAD_REQUEST, "%d %s", res.error, res.message);
+    cr_assert(strstr(res.message, "max_tokens"), "%s", res.message);
     /* an unknown model */
     g = request("Once", 4, 1);
     g.model = (sl_wire_bytes){(const uint8_t *)"nope", 4};
@@ -437,9 +442,10 @@ Test(serve, fifty_swaps_under_load_lose_no_request, .timeout = 300)
     cr_log_info("50 swaps under load: %d requests, %d answered by A, %d by B, none failed", requests, seen[0], seen[1]);
     cr_assert(seen[0] > 0 && seen[1] > 0, "both versions must have answered: %d, %d", seen[0], seen[1]);
     cr_assert_gt(requests, 50);
-    /* lost UDP replies come back: take a stream's datagrams, drop seqs 2
-     * and 5, ask for them with RESEND; a repeated GENERATE is answered
-     * from the window, not run again */
+    /* anti-amplification, and lost UDP replies coming back: a fresh source
+     * gets at most 3x its bytes and then a COOKIE; echoing it releases the
+     * rest.  Seqs 2 and 5 are "lost" and asked for with RESEND; a repeated
+     * GENERATE is answered from the window, not run again. */
     {
         int u = socket(AF_INET, SOCK_DGRAM, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)daemon_port)};
@@ -448,47 +454,60 @@ Test(serve, fifty_swaps_under_load_lose_no_request, .timeout = 300)
         struct timeval tv = {2, 0};
         setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         uint8_t msg[2048], rx[4096];
-        size_t n;
-        const sl_wire_generate g = request("Once upon a time", 10, 1);
+        size_t n, sent, received = 0;
+        sl_wire_generate g = request("Once upon a time", 10, 1);
         cr_assert_eq(sl_wire_put_generate(msg, sizeof msg, 4242, 0, &g, &n, NULL), SL_OK);
         cr_assert_eq(send(u, msg, n, 0), (ssize_t)n);
-        int got_done = 0, seen = 0;
-        uint32_t last = 0;
-        while (!got_done) {
+        sent = n;
+        int have[64] = {0}, done_seq = -1, cookie = 0;
+        sl_wire_msg m;
+        while (!cookie) { /* unverified: replies until the cookie */
             const ssize_t r = recv(u, rx, sizeof rx, 0);
-            cr_assert_gt(r, 0, "no reply within 2 s");
-            sl_wire_msg m;
+            cr_assert_gt(r, 0, "no COOKIE within 2 s");
+            cr_assert_eq(sl_wire_decode(rx, (size_t)r, &m, NULL), SL_OK);
+            received += (size_t)r;
+            if (m.h.type == SL_WIRE_COOKIE) {
+                cookie = 1;
+                g.cookie = m.u.value;
+            } else if (m.h.seq != 2 && m.h.seq != 5)
+                have[m.h.seq] = 1;
+        }
+        cr_assert_leq(received, 3 * sent + SL_WIRE_HEADER + 8, "an unverified source got %zu bytes for %zu", received,
+                      sent);
+        cr_assert_eq(sl_wire_put_generate(msg, sizeof msg, 4242, SL_WIRE_F_COOKIE, &g, &n, NULL), SL_OK);
+        cr_assert_eq(send(u, msg, n, 0), (ssize_t)n);
+        while (done_seq < 0 || !have[done_seq]) {
+            const ssize_t r = recv(u, rx, sizeof rx, 0);
+            cr_assert_gt(r, 0, "the rest did not come after the cookie");
             cr_assert_eq(sl_wire_decode(rx, (size_t)r, &m, NULL), SL_OK);
             if (m.h.seq == 2 || m.h.seq == 5)
                 continue; /* "lost" */
-            seen++;
-            last = m.h.seq;
-            got_done = m.h.type == SL_WIRE_DONE;
+            have[m.h.seq] = 1;
+            if (m.h.type == SL_WIRE_DONE)
+                done_seq = (int)m.h.seq;
         }
-        cr_assert_geq(last, 6);
+        cr_assert_geq(done_seq, 6);
         const uint32_t want[2] = {2, 5};
         cr_assert_eq(sl_wire_put_resend(msg, sizeof msg, 4242, want, 2, &n, NULL), SL_OK);
         cr_assert_eq(send(u, msg, n, 0), (ssize_t)n);
         for (int i = 0; i < 2; i++) {
             const ssize_t r = recv(u, rx, sizeof rx, 0);
-            sl_wire_msg m;
             cr_assert(r > 0 && sl_wire_decode(rx, (size_t)r, &m, NULL) == SL_OK, "RESEND went unanswered");
             cr_assert(m.h.request_id == 4242 && m.h.seq == want[i] && m.h.type == SL_WIRE_TOKENS, "seq %u type %u",
                       m.h.seq, m.h.type);
         }
-        cr_assert_eq(sl_wire_put_generate(msg, sizeof msg, 4242, 0, &g, &n, NULL), SL_OK); /* the same request again */
-        cr_assert_eq(send(u, msg, n, 0), (ssize_t)n);
+        cr_assert_eq(sl_wire_put_generate(msg, sizeof msg, 4242, SL_WIRE_F_COOKIE, &g, &n, NULL), SL_OK);
+        cr_assert_eq(send(u, msg, n, 0), (ssize_t)n); /* the same request again */
         int again = 0;
         for (;;) {
             const ssize_t r = recv(u, rx, sizeof rx, 0);
-            sl_wire_msg m;
             if (r <= 0 || sl_wire_decode(rx, (size_t)r, &m, NULL) != SL_OK)
                 break;
             again++;
             if (m.h.type == SL_WIRE_DONE)
                 break;
         }
-        cr_assert_eq(again, seen + 2, "the repeat got %d replies, the original %d", again, seen + 2);
+        cr_assert_eq(again, done_seq + 1, "the repeat got %d replies, not the %d of the original", again, done_seq + 1);
         close(u);
     }
     /* a TCP client that hangs up mid-answer frees its KV blocks at once */
