@@ -98,8 +98,14 @@ typedef struct req {
     uint64_t ended_us;
 } req;
 
-static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static volatile sig_atomic_t g_stop, g_reload;
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        g_reload = 1;
+    else
+        g_stop = 1;
+}
 
 typedef struct server {
     sl_registry reg;
@@ -119,9 +125,17 @@ typedef struct server {
     uint8_t buf[SL_WIRE_HEADER + SL_WIRE_MAX_BODY];
 } server;
 
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static int g_log_level = 2; /* info */
+
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
 {
+    int l = 0;
+    while (l < 3 && strcmp(level_names[l], level))
+        l++;
+    if (l > g_log_level)
+        return;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "sluiced: %s: ", level);
@@ -773,7 +787,8 @@ static json_object *on_mgmt(void *ctx, json_object *q)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluiced --model NAME=IMAGE [--model ...] [--listen ADDR:PORT] [--mgmt PATH] [--threads T]\n"
+    fprintf(f, "usage: sluiced [--config FILE] --model NAME=IMAGE [--model ...] [--listen ADDR:PORT] [--mgmt PATH]\n"
+               "               [--threads T] [--log-level error|warn|info|debug]\n"
                "               [--max-seqs N] [--ctx N] [--max-queue N] [--isa ISA] [--metrics ADDR:PORT]\n"
                "               [--max-inflight N] [--rate R] [--max-prompt N] [--max-tokens N]\n"
                "  Serves each image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
@@ -783,7 +798,164 @@ static void usage(FILE *f)
                "  requests, the running ones finish, then it exits.  --metrics serves Prometheus text at\n"
                "  http://ADDR:PORT/metrics (keep it on loopback).  Per client (UDP source, TCP\n"
                "  connection): --max-inflight requests at once (64), --rate requests a second (off);\n"
-               "  per request: --max-prompt tokens (16384), --max-tokens (4096).\n");
+               "  per request: --max-prompt tokens (16384), --max-tokens (4096).  --config reads the same\n"
+               "  settings from JSON (docs/operations.md), flags winning; SIGHUP re-reads it: models\n"
+               "  load, swap and unload to match, limits and the log level change.\n");
+}
+
+/* ---- configuration: flags over a JSON file, the file re-read on SIGHUP ---- */
+
+typedef struct config {
+    const char *listen, *mgmt, *metrics;
+    int threads, max_seqs, ctx, max_queue, isa, max_inflight, max_prompt, max_tokens, log_level;
+    double rate;
+    int n_models;
+    char model_name[SL_REG_MODELS][SL_WIRE_MODEL_MAX + 1];
+    char model_image[SL_REG_MODELS][1024];
+} config;
+
+static int level_of(const char *s)
+{
+    for (int l = 0; l < 4; l++)
+        if (!strcmp(s, level_names[l]))
+            return l;
+    return -1;
+}
+
+/* Reads the file's keys into c (each key optional; unknown keys refused, a
+ * wrong type or range named).  0 on success, else -1 with the message. */
+static int config_read(const char *path, config *c, json_object **keep, char *msg, size_t cap)
+{
+    json_object *j = json_object_from_file(path), *x;
+    if (!j || !json_object_is_type(j, json_type_object)) {
+        snprintf(msg, cap, "%s: not a JSON object (%s)", path, json_util_get_last_err() ? json_util_get_last_err() : "");
+        json_object_put(j);
+        return -1;
+    }
+    static const char *const ints[] = {"threads", "max_seqs", "ctx", "max_queue", "max_inflight", "max_prompt", "max_tokens"};
+    int *const iv[] = {&c->threads, &c->max_seqs, &c->ctx, &c->max_queue, &c->max_inflight, &c->max_prompt, &c->max_tokens};
+    json_object_object_foreach(j, key, val)
+    {
+        int known = 0;
+        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+            if (!strcmp(key, ints[i])) {
+                known = 1;
+                if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0 ||
+                    json_object_get_int64(val) > (1 << 20)) {
+                    snprintf(msg, cap, "%s: \"%s\" must be an integer 0..1048576", path, key);
+                    goto bad;
+                }
+                *iv[i] = (int)json_object_get_int64(val);
+            }
+        const char **sv = !strcmp(key, "listen") ? &c->listen : !strcmp(key, "mgmt") ? &c->mgmt
+                          : !strcmp(key, "metrics")                                  ? &c->metrics
+                                                                                     : NULL;
+        if (sv) {
+            known = 1;
+            if (!json_object_is_type(val, json_type_string)) {
+                snprintf(msg, cap, "%s: \"%s\" must be a string", path, key);
+                goto bad;
+            }
+            *sv = json_object_get_string(val);
+        }
+        if (!strcmp(key, "rate")) {
+            known = 1;
+            c->rate = json_object_get_double(val);
+            if (!(json_object_is_type(val, json_type_double) || json_object_is_type(val, json_type_int)) || c->rate < 0) {
+                snprintf(msg, cap, "%s: \"rate\" must be a number >= 0", path);
+                goto bad;
+            }
+        }
+        if (!strcmp(key, "log_level")) {
+            known = 1;
+            if ((c->log_level = level_of(json_object_get_string(val))) < 0) {
+                snprintf(msg, cap, "%s: \"log_level\" is error, warn, info or debug", path);
+                goto bad;
+            }
+        }
+        if (!strcmp(key, "isa")) {
+            known = 1;
+            if ((c->isa = sl_isa_parse(json_object_get_string(val))) < 0) {
+                snprintf(msg, cap, "%s: \"isa\" is scalar, avx2, avx512 or amx", path);
+                goto bad;
+            }
+        }
+        if (!strcmp(key, "models")) {
+            known = 1;
+            if (!json_object_is_type(val, json_type_object) || json_object_object_length(val) > SL_REG_MODELS) {
+                snprintf(msg, cap, "%s: \"models\" must be an object of at most %d NAME: IMAGE", path, SL_REG_MODELS);
+                goto bad;
+            }
+            c->n_models = 0;
+            json_object_object_foreach(val, name, img)
+            {
+                if (!json_object_is_type(img, json_type_string) || strlen(name) > SL_WIRE_MODEL_MAX ||
+                    !json_object_get_string_len(img)) {
+                    snprintf(msg, cap, "%s: model \"%s\" must name an image path", path, name);
+                    goto bad;
+                }
+                snprintf(c->model_name[c->n_models], sizeof c->model_name[0], "%s", name);
+                snprintf(c->model_image[c->n_models], sizeof c->model_image[0], "%s", json_object_get_string(img));
+                c->n_models++;
+            }
+        }
+        if (!known) {
+            snprintf(msg, cap, "%s: unknown key \"%s\"", path, key);
+            goto bad;
+        }
+    }
+    (void)x;
+    *keep = j; /* the strings point into it */
+    return 0;
+bad:
+    json_object_put(j);
+    return -1;
+}
+
+/* SIGHUP: models, limits and the log level follow the file; listening
+ * addresses, threads and batch sizes need a restart (said in the log). */
+static void reload(server *sv, const char *path, const config *now)
+{
+    config c = *now;
+    json_object *keep = NULL;
+    char msg[512];
+    if (config_read(path, &c, &keep, msg, sizeof msg)) {
+        logf_("error", "reload refused, nothing changed: %s", msg);
+        return;
+    }
+    sv->max_inflight = c.max_inflight, sv->rate = c.rate, sv->max_prompt = c.max_prompt, sv->max_tokens = c.max_tokens;
+    g_log_level = c.log_level;
+    for (int i = 0; i < c.n_models; i++) { /* new names load, changed images swap (trusted as on the command line) */
+        sl_version *v = sl_registry_get(&sv->reg, c.model_name[i], strlen(c.model_name[i]));
+        sl_err err = {0};
+        if (v && !strcmp(v->image, c.model_image[i]))
+            continue;
+        if (sl_registry_load(&sv->reg, c.model_name[i], c.model_image[i], v != NULL, true, &err))
+            logf_("error", "reload: %s %s: %s", v ? "swap" : "load", c.model_name[i], err.msg);
+        else
+            logf_("info", "reload: %s %s: %s", v ? "swapped" : "loaded", c.model_name[i], c.model_image[i]);
+    }
+    for (int s = 0; s < SL_REG_MODELS; s++) { /* names no longer in the file are unloaded */
+        if (sv->reg.cur[s] < 0)
+            continue;
+        const char *name = sv->reg.v[sv->reg.cur[s]].name;
+        int keep_it = 0;
+        for (int i = 0; i < c.n_models && !keep_it; i++)
+            keep_it = !strcmp(c.model_name[i], name);
+        if (!keep_it && c.n_models) {
+            logf_("info", "reload: unloaded %s", name);
+            sl_registry_unload(&sv->reg, name, NULL);
+        }
+    }
+    if (c.threads != now->threads || c.max_seqs != now->max_seqs || c.ctx != now->ctx || c.max_queue != now->max_queue)
+        logf_("warn", "reload: threads, max_seqs, ctx and max_queue apply to versions loaded from now on");
+    sv->reg.ec.n_threads = c.threads, sv->reg.ec.max_seqs = c.max_seqs, sv->reg.ec.ctx = c.ctx;
+    sv->reg.sc.max_queue = c.max_queue;
+    if ((c.listen && (!now->listen || strcmp(c.listen, now->listen))) ||
+        (c.mgmt && (!now->mgmt || strcmp(c.mgmt, now->mgmt))) ||
+        (c.metrics && (!now->metrics || strcmp(c.metrics, now->metrics))))
+        logf_("warn", "reload: listen, mgmt and metrics addresses change only with a restart");
+    json_object_put(keep);
 }
 
 int main(int argc, char **argv)
@@ -795,34 +967,64 @@ int main(int argc, char **argv)
         {"isa", required_argument, 0, 'i'},     {"mgmt", required_argument, 0, 'M'},
         {"metrics", required_argument, 0, 'P'}, {"max-inflight", required_argument, 0, 'F'},
         {"rate", required_argument, 0, 'R'},    {"max-prompt", required_argument, 0, 'X'},
-        {"max-tokens", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
+        {"max-tokens", required_argument, 0, 'T'}, {"config", required_argument, 0, 'C'},
+        {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    const char *models[SL_REG_MODELS], *listen_at = "127.0.0.1:7433", *mgmt_path = NULL, *metrics_at = NULL;
-    int n_models = 0, threads = 1, max_seqs = 16, ctx = 0, max_queue = 256, isa = -1, o;
-    int max_inflight = 64, max_prompt = 16384, max_tokens = 4096;
-    double rate = 0;
+    static config cfg = {.listen = "127.0.0.1:7433", .threads = 1, .max_seqs = 16, .max_queue = 256, .isa = -1,
+                         .max_inflight = 64, .max_prompt = 16384, .max_tokens = 4096, .log_level = 2};
+    const char *config_path = NULL;
+    json_object *cfg_keep = NULL;
+    int o;
+    /* the file first, then the flags over it */
+    while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1)
+        if (o == 'C')
+            config_path = optarg;
+    char msg[512];
+    if (config_path && config_read(config_path, &cfg, &cfg_keep, msg, sizeof msg)) {
+        fprintf(stderr, "sluiced: %s\n", msg);
+        return 2;
+    }
+    const int file_models = cfg.n_models;
+    optind = 1;
     while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1) {
         switch (o) {
-        case 'm':
-            if (n_models == SL_REG_MODELS) {
+        case 'm': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1] || eq - optarg > SL_WIRE_MODEL_MAX) {
+                fprintf(stderr, "sluiced: --model %s: not NAME=IMAGE\n", optarg);
+                return 2;
+            }
+            if (cfg.n_models == file_models)
+                cfg.n_models = 0; /* --model replaces the file's list */
+            if (cfg.n_models == SL_REG_MODELS) {
                 fprintf(stderr, "sluiced: at most %d models\n", SL_REG_MODELS);
                 return 2;
             }
-            models[n_models++] = optarg;
+            snprintf(cfg.model_name[cfg.n_models], sizeof cfg.model_name[0], "%.*s", (int)(eq - optarg), optarg);
+            snprintf(cfg.model_image[cfg.n_models], sizeof cfg.model_image[0], "%s", eq + 1);
+            cfg.n_models++;
             break;
-        case 'l': listen_at = optarg; break;
-        case 'M': mgmt_path = optarg; break;
-        case 'P': metrics_at = optarg; break;
-        case 'F': max_inflight = atoi(optarg); break;
-        case 'R': rate = atof(optarg); break;
-        case 'X': max_prompt = atoi(optarg); break;
-        case 'T': max_tokens = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 's': max_seqs = atoi(optarg); break;
-        case 'c': ctx = atoi(optarg); break;
-        case 'q': max_queue = atoi(optarg); break;
+        }
+        case 'l': cfg.listen = optarg; break;
+        case 'M': cfg.mgmt = optarg; break;
+        case 'P': cfg.metrics = optarg; break;
+        case 'F': cfg.max_inflight = atoi(optarg); break;
+        case 'R': cfg.rate = atof(optarg); break;
+        case 'X': cfg.max_prompt = atoi(optarg); break;
+        case 'T': cfg.max_tokens = atoi(optarg); break;
+        case 't': cfg.threads = atoi(optarg); break;
+        case 's': cfg.max_seqs = atoi(optarg); break;
+        case 'c': cfg.ctx = atoi(optarg); break;
+        case 'q': cfg.max_queue = atoi(optarg); break;
+        case 'C': break;
+        case 'L':
+            if ((cfg.log_level = level_of(optarg)) < 0) {
+                fprintf(stderr, "sluiced: --log-level %s: not error, warn, info or debug\n", optarg);
+                return 2;
+            }
+            break;
         case 'i':
-            if ((isa = sl_isa_parse(optarg)) < 0) {
+            if ((cfg.isa = sl_isa_parse(optarg)) < 0) {
                 fprintf(stderr, "sluiced: --isa %s: not scalar, avx2, avx512 or amx\n", optarg);
                 return 2;
             }
@@ -831,39 +1033,36 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc || (!n_models && !mgmt_path) || threads < 1 || threads > 1024 || max_seqs < 1 ||
-        max_seqs > 4096 || ctx < 0 || max_queue < 1 || max_queue > 65536 || max_inflight < 1 || rate < 0 ||
-        max_prompt < 1 || max_tokens < 1) {
+    if (optind != argc || (!cfg.n_models && !cfg.mgmt) || cfg.threads < 1 || cfg.threads > 1024 || cfg.max_seqs < 1 ||
+        cfg.max_seqs > 4096 || cfg.ctx < 0 || cfg.max_queue < 1 || cfg.max_queue > 65536 || cfg.max_inflight < 1 ||
+        cfg.rate < 0 || cfg.max_prompt < 1 || cfg.max_tokens < 1) {
         usage(stderr);
         return 2;
     }
+    g_log_level = cfg.log_level;
+    const char *listen_at = cfg.listen, *mgmt_path = cfg.mgmt, *metrics_at = cfg.metrics;
+    const int threads = cfg.threads;
     static server sv;
     for (int i = 0; i < MAX_CONNS; i++)
         sv.conns[i].fd = -1;
-    sv.max_inflight = max_inflight, sv.rate = rate, sv.max_prompt = max_prompt, sv.max_tokens = max_tokens;
+    sv.max_inflight = cfg.max_inflight, sv.rate = cfg.rate, sv.max_prompt = cfg.max_prompt, sv.max_tokens = cfg.max_tokens;
     if (getrandom(&sv.secret, sizeof sv.secret, 0) != sizeof sv.secret) {
         fprintf(stderr, "sluiced: no random bytes for the cookie key: %s\n", strerror(errno));
         return 1;
     }
     sv.ttft.le = sv.itl.le = sl_hist_seconds;
     sv.batch.le = sl_hist_sizes;
-    sl_registry_init(&sv.reg, &(sl_engine_cfg){.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = ctx, .pin = 1},
-                     &(sl_sched_cfg){.max_queue = max_queue}, on_event, &sv);
+    sl_registry_init(&sv.reg,
+                     &(sl_engine_cfg){.n_threads = cfg.threads, .isa = cfg.isa, .max_seqs = cfg.max_seqs, .ctx = cfg.ctx,
+                                      .pin = 1},
+                     &(sl_sched_cfg){.max_queue = cfg.max_queue}, on_event, &sv);
     sv.reg.on_step = on_step;
     sl_err err = {0};
-    for (int i = 0; i < n_models; i++) {
-        const char *eq = strchr(models[i], '=');
-        char name[SL_WIRE_MODEL_MAX + 1];
-        if (!eq || eq == models[i] || !eq[1] || eq - models[i] > SL_WIRE_MODEL_MAX) {
-            fprintf(stderr, "sluiced: --model %s: not NAME=IMAGE\n", models[i]);
-            return 2;
-        }
-        snprintf(name, sizeof name, "%.*s", (int)(eq - models[i]), models[i]);
-        if (sl_registry_load(&sv.reg, name, eq + 1, false, true, &err)) {
+    for (int i = 0; i < cfg.n_models; i++)
+        if (sl_registry_load(&sv.reg, cfg.model_name[i], cfg.model_image[i], false, true, &err)) {
             fprintf(stderr, "sluiced: %s\n", err.msg);
             return 1;
         }
-    }
     struct sockaddr_in6 a;
     if (parse_addr(listen_at, &a)) {
         fprintf(stderr, "sluiced: --listen %s: not ADDR:PORT\n", listen_at);
@@ -901,6 +1100,7 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     char host[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
@@ -957,6 +1157,13 @@ int main(int argc, char **argv)
                     conn_read(&sv, ci);
             }
         }
+        if (g_reload) {
+            g_reload = 0;
+            if (config_path)
+                reload(&sv, config_path, &cfg);
+            else
+                logf_("warn", "SIGHUP without --config: nothing to reload");
+        }
         active = sl_registry_step(&sv.reg);
         sl_metrics_run(sv.metrics); /* its timeouts */
 #ifdef SL_HAVE_SYSTEMD
@@ -980,6 +1187,7 @@ int main(int argc, char **argv)
     sl_mgmt_close(sv.mgmt);
     sl_metrics_stop(sv.metrics);
     sl_registry_free(&sv.reg);
+    json_object_put(cfg_keep);
     close(sv.udp);
     close(sv.lsn);
     close(sv.ep);

@@ -64,31 +64,27 @@ static long long metric(const char *body, const char *series)
     return atoll(p + strlen(key));
 }
 
-static void start_daemon_mgmt(const char *image, const char *mgmt);
-static void start_daemon(const char *image) { start_daemon_mgmt(image, NULL); }
-static void start_daemon_mgmt(const char *image, const char *mgmt)
+/* Starts sluiced with these arguments (after the binary), learns its port
+ * from the first line it prints. */
+static void spawn_daemon(const char *const *args)
 {
     const char *bin = getenv("SLUICED_BIN");
     if (!bin)
         cr_skip_test("SLUICED_BIN is not set (run through meson test)");
+    const char *argv[32] = {bin};
+    int n = 1;
+    while (args[n - 1] && n < 31)
+        argv[n] = args[n - 1], n++;
+    argv[n] = NULL;
     int p[2];
     cr_assert_eq(pipe(p), 0);
-    metrics_port = free_port();
     daemon_pid = fork();
     cr_assert_geq(daemon_pid, 0);
     if (daemon_pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it behind */
         dup2(p[1], 1);
         close(p[0]);
-        char model[4200];
-        snprintf(model, sizeof model, "s260=%s", image);
-        char metrics[64];
-        snprintf(metrics, sizeof metrics, "127.0.0.1:%d", metrics_port);
-        if (mgmt)
-            execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--mgmt", mgmt, (char *)NULL);
-        else
-            execl(bin, bin, "--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--metrics", metrics,
-                  (char *)NULL);
+        execv(bin, (char *const *)argv);
         _exit(127);
     }
     close(p[1]);
@@ -101,6 +97,22 @@ static void start_daemon_mgmt(const char *image, const char *mgmt)
     daemon_port = atoi(colon + 10);
     cr_assert_gt(daemon_port, 0, "%s", line);
 }
+
+static void start_daemon_mgmt(const char *image, const char *mgmt)
+{
+    static char model[4200], metrics[64];
+    snprintf(model, sizeof model, "s260=%s", image);
+    metrics_port = free_port();
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", metrics_port);
+    if (mgmt)
+        spawn_daemon((const char *const[]){"--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--mgmt", mgmt,
+                                           NULL});
+    else
+        spawn_daemon((const char *const[]){"--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "8", "--metrics",
+                                           metrics, NULL});
+}
+
+static void start_daemon(const char *image) { start_daemon_mgmt(image, NULL); }
 
 static int stop_daemon(void)
 {
@@ -546,5 +558,79 @@ Test(serve, fifty_swaps_under_load_lose_no_request, .timeout = 300)
     free(b);
     free(bad);
     free(sock);
+    test_rmtree(dir);
+}
+
+/* ---- the config file and SIGHUP ----------------------------------------- */
+
+static uint64_t ask(const char *model, char *checksum, int *error)
+{
+    sl_client *c;
+    sl_err err = {0};
+    sl_client_result res;
+    cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, 0, &c, &err), SL_OK, "%s", err.msg);
+    sl_wire_generate g = request("Once upon a time", 8, 1);
+    g.model = (sl_wire_bytes){(const uint8_t *)model, strlen(model)};
+    cr_assert_eq(sl_client_generate(c, 1, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
+    sl_client_close(c);
+    *error = res.error;
+    if (checksum)
+        snprintf(checksum, 80, "%s", res.checksum);
+    return res.done.model_version;
+}
+
+static void write_config(const char *path, const char *a, const char *b)
+{
+    char text[9000];
+    if (b)
+        snprintf(text, sizeof text, "{\"listen\": \"127.0.0.1:0\", \"max_seqs\": 4, \"models\": {\"s260\": \"%s\", \"two\": \"%s\"}}",
+                 a, b);
+    else
+        snprintf(text, sizeof text, "{\"listen\": \"127.0.0.1:0\", \"max_seqs\": 4, \"models\": {\"s260\": \"%s\"}}", a);
+    test_spit(path, text, strlen(text));
+}
+
+Test(serve, config_file_and_sighup_reload, .timeout = 120)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir();
+    char *a = strdup(test_path(dir, "a.gguf")), *b = strdup(test_path(dir, "b.gguf")),
+         *conf = strdup(test_path(dir, "sluiced.json"));
+    test_write_image(models, "llama2c", SL_TYPE_F32, a);
+    test_write_image(models, "llama2c", SL_TYPE_Q8_0, b);
+    write_config(conf, a, NULL);
+    spawn_daemon((const char *const[]){"--config", conf, NULL});
+    char ca[80], cb[80];
+    int e;
+    cr_assert_eq(ask("s260", ca, &e), 1);
+    cr_assert_eq(e, 0);
+    ask("two", NULL, &e);
+    cr_assert_eq(e, SL_WERR_UNKNOWN_MODEL);
+    /* the file changes: s260 swaps to b, "two" appears */
+    write_config(conf, b, a);
+    kill(daemon_pid, SIGHUP);
+    int tries = 0;
+    while (ask("two", NULL, &e) && e && tries++ < 100)
+        usleep(20000);
+    cr_assert_eq(e, 0, "\"two\" did not appear after SIGHUP");
+    cr_assert_eq(ask("s260", cb, &e), 2);
+    cr_assert_str_neq(ca, cb);
+    /* a broken file changes nothing */
+    test_spit(conf, "{\"models\": 3}", 13);
+    kill(daemon_pid, SIGHUP);
+    usleep(200000);
+    cr_assert_eq(ask("two", NULL, &e), 1);
+    cr_assert_eq(e, 0);
+    /* "two" leaves the file: unloaded */
+    write_config(conf, b, NULL);
+    kill(daemon_pid, SIGHUP);
+    tries = 0;
+    while ((ask("two", NULL, &e), e == 0) && tries++ < 100)
+        usleep(20000);
+    cr_assert_eq(e, SL_WERR_UNKNOWN_MODEL);
+    cr_assert_eq(stop_daemon(), 0);
+    free(a);
+    free(b);
+    free(conf);
     test_rmtree(dir);
 }
