@@ -634,3 +634,70 @@ Test(serve, config_file_and_sighup_reload, .timeout = 120)
     free(conf);
     test_rmtree(dir);
 }
+
+/* ---- overload ------------------------------------------------------------- */
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Twice the capacity (2 batch slots and a queue of 4, against 8 TCP and 8
+ * UDP clients back to back) for 60 s (20 s under ASan): the excess gets
+ * BUSY at once, nothing times out, and the daemon's RSS grows by at most
+ * 16 MB. */
+Test(serve, twice_the_capacity_gets_busy_and_memory_stays_flat, .timeout = 300)
+{
+    NEED_SHARED(models);
+    const char *load = getenv("SLUICE_LOAD_BIN");
+    if (!load)
+        cr_skip_test("SLUICE_LOAD_BIN is not set (run through meson test)");
+#ifdef __SANITIZE_ADDRESS__
+    const int seconds = 20;
+#else
+    const int seconds = 60;
+#endif
+    char *dir = test_tmpdir();
+    char *a = strdup(test_path(dir, "a.gguf"));
+    test_write_image(models, "llama2c", SL_TYPE_F32, a);
+    char model[4200];
+    snprintf(model, sizeof model, "s260=%s", a);
+    spawn_daemon((const char *const[]){"--model", model, "--listen", "127.0.0.1:0", "--max-seqs", "2", "--max-queue",
+                                       "4", NULL});
+    char cmd[2][8192];
+    FILE *p[2];
+    for (int udp = 0; udp < 2; udp++) {
+        snprintf(cmd[udp], sizeof cmd[udp], "'%s' --port %d %s --model s260 --clients 8 --seconds %d -n 64 --json", load,
+                 daemon_port, udp ? "--udp" : "", seconds);
+        p[udp] = popen(cmd[udp], "r");
+        cr_assert_not_null(p[udp]);
+    }
+    sleep(3); /* past start-up: pools, buffers, the first windows */
+    const long before = rss_kb(daemon_pid);
+    char out[2][8192];
+    for (int udp = 0; udp < 2; udp++) {
+        const size_t n = fread(out[udp], 1, sizeof out[udp] - 1, p[udp]);
+        out[udp][n] = 0;
+        cr_assert_eq(pclose(p[udp]), 0, "%s\n%s", cmd[udp], out[udp]);
+    }
+    const long after = rss_kb(daemon_pid);
+    for (int udp = 0; udp < 2; udp++) {
+        cr_assert(strstr(out[udp], "\"failures\": 0"), "%s", out[udp]);
+        cr_assert(strstr(out[udp], "\"BUSY\""), "no BUSY under twice the capacity:\n%s", out[udp]);
+        cr_assert(!strstr(out[udp], "\"requests\": 0,"), "nothing was served:\n%s", out[udp]);
+    }
+    cr_log_info("RSS %ld kB -> %ld kB over %d s of overload", before, after, seconds);
+    cr_assert(before > 0 && after - before <= 16 * 1024, "RSS grew from %ld kB to %ld kB", before, after);
+    cr_assert_eq(stop_daemon(), 0);
+    free(a);
+    test_rmtree(dir);
+}
