@@ -211,9 +211,11 @@ static void generate(rd *r, uint16_t flags, sl_wire_generate *g)
 static void tokens(rd *r, sl_wire_tokens *t)
 {
     t->n = u16(r, "token count");
-    check(r, t->n >= 1 && t->n <= SL_WIRE_CHUNK_MAX, "token count", t->n);
+    check(r, t->n <= SL_WIRE_CHUNK_MAX, "token count", t->n);
     t->ids = take(r, r->st ? 0 : 4 * (size_t)t->n, "token ids");
     t->text = text(r, u16(r, "text_len"), "token text", 1);
+    if (!r->st && !t->n && !t->text.n)
+        r->st = sl_err_set(r->err, SL_EFORMAT, "an empty TOKENS (token count 0 and no text)");
     if (r->st || r->off == r->n)
         return;
     const size_t start = r->off; /* log-probabilities: one entry per token, nothing after */

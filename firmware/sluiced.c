@@ -297,26 +297,31 @@ static req *by_sid(server *sv, uint64_t sid)
 
 static void send_tokens(server *sv, req *r, const uint32_t *ids, int n, const uint8_t *text, size_t tlen)
 {
-    /* chunks of at most 256 ids and a text the u16 length holds */
+    /* chunks: over UDP each datagram stays under the 1,400 bytes a path
+     * carries unfragmented; over TCP up to 256 ids and 60,000 bytes; text
+     * is cut on character boundaries, and once the ids are out the rest of
+     * the text goes in chunks of its own */
+    const int max_ids = r->conn < 0 ? 64 : SL_WIRE_CHUNK_MAX;
+    const size_t max_text = r->conn < 0 ? 1024 : 60000;
     int i = 0;
     size_t t = 0;
-    do {
-        const int k = n - i < SL_WIRE_CHUNK_MAX ? n - i : SL_WIRE_CHUNK_MAX;
-        size_t tl = i + k == n ? tlen - t : 0;
-        while (tl > 60000) { /* cut on a character boundary */
-            tl = 60000;
+    while (i < n || t < tlen) {
+        const int k = n - i < max_ids ? n - i : max_ids;
+        size_t tl = tlen - t < max_text ? tlen - t : max_text;
+        if (t + tl < tlen)
             while (tl && (text[t + tl] & 0xc0) == 0x80)
                 tl--;
-        }
         size_t len;
         sl_err err;
-        if (sl_wire_put_tokens(sv->buf, sizeof sv->buf, r->rid, r->seq, ids + i, (uint16_t)(k ? k : 0),
+        if (sl_wire_put_tokens(sv->buf, sizeof sv->buf, r->rid, r->seq, ids + i, (uint16_t)k,
                                (sl_wire_bytes){text + t, tl}, (sl_wire_bytes){NULL, 0}, &len, &err) == SL_OK)
             req_send(sv, r, sv->buf, len);
         else
             logf_("error", "request %llu: %s", (unsigned long long)r->rid, err.msg);
         i += k, t += tl;
-    } while (i < n);
+        if (!k && !tl)
+            break;
+    }
 }
 
 static void on_event(void *ctx, const sl_sched_event *ev)

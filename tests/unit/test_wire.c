@@ -140,6 +140,16 @@ Test(wire, replies_round_trip)
     cr_assert_eq(sl_wire_decode(buf, n, &m, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(m.u.value, 0xabcdef);
     cr_assert_eq(sl_wire_put_empty(buf, 23, SL_WIRE_CANCEL, 9, &n, &err), SL_ERANGE, "a 23-byte buffer");
+    /* text alone (the rest of a long text, a final U+FFFD) is a TOKENS with no ids; nothing at all is not */
+    cr_assert_eq(sl_wire_put_tokens(buf, sizeof buf, 9, 8, NULL, 0, (sl_wire_bytes){(const uint8_t *)"\xef\xbf\xbd", 3},
+                                    (sl_wire_bytes){NULL, 0}, &n, &err),
+                 SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_wire_decode(buf, n, &m, &err), SL_OK, "%s", err.msg);
+    cr_assert(m.u.tokens.n == 0 && m.u.tokens.text.n == 3);
+    cr_assert_eq(sl_wire_put_tokens(buf, sizeof buf, 9, 8, NULL, 0, (sl_wire_bytes){NULL, 0}, (sl_wire_bytes){NULL, 0},
+                                    &n, &err),
+                 SL_ERANGE);
+    cr_assert(strstr(err.msg, "empty TOKENS"), "%s", err.msg);
 }
 
 /* One field of a valid GENERATE changed: the decoder names it. */
