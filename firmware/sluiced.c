@@ -448,10 +448,17 @@ static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sock
     sl_version *v = sl_registry_get(&sv->reg, (const char *)g->model.p, g->model.n);
     if (!v)
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_UNKNOWN_MODEL, "no model of that name is loaded");
-    req *r = NULL;
-    for (int i = 0; i < MAX_REQS && !r; i++)
+    req *r = NULL, *oldest = NULL;
+    for (int i = 0; i < MAX_REQS && !r; i++) {
         if (!sv->reqs[i].used)
             r = &sv->reqs[i];
+        else if (!sv->reqs[i].live && (!oldest || sv->reqs[i].ended_us < oldest->ended_us))
+            oldest = &sv->reqs[i];
+    }
+    if (!r && oldest) { /* a finished UDP request's resend window makes room */
+        req_release(sv, oldest);
+        r = oldest;
+    }
     if (!r)
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_BUSY, "too many requests in flight");
     int32_t *ids = NULL;
