@@ -17,6 +17,8 @@
 
 struct sl_client {
     int fd, udp;
+    int signed_;
+    sl_mac_key key;
     uint8_t *in; /* TCP: bytes read, not yet a whole message */
     size_t in_len;
 };
@@ -76,6 +78,20 @@ void sl_client_close(sl_client *c)
 
 int sl_client_fd(const sl_client *c) { return c->fd; }
 
+void sl_client_set_key(sl_client *c, const sl_mac_key *k)
+{
+    c->signed_ = k != NULL;
+    if (k)
+        c->key = *k;
+}
+
+static sl_status put_request(const sl_client *c, uint8_t *out, size_t cap, uint64_t rid, uint16_t flags,
+                             const sl_wire_generate *g, size_t *len, sl_err *err)
+{
+    return c->signed_ ? sl_wire_put_generate_signed(out, cap, rid, flags, g, &c->key, len, err)
+                      : sl_wire_put_generate(out, cap, rid, flags, g, len, err);
+}
+
 static sl_status send_all(sl_client *c, const uint8_t *b, size_t n, sl_err *err)
 {
     while (n) {
@@ -132,7 +148,7 @@ sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_ge
     size_t req_len = 0, stash_len[STASH] = {0};
     if (!req)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
-    sl_status st = sl_wire_put_generate(req, SL_WIRE_HEADER + SL_WIRE_MAX_BODY, request_id, 0, g, &req_len, err);
+    sl_status st = put_request(c, req, SL_WIRE_HEADER + SL_WIRE_MAX_BODY, request_id, 0, g, &req_len, err);
     st = st ? st : send_all(c, req, req_len, err);
     const uint64_t end = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 60000);
     uint64_t last = now_ms();
@@ -178,8 +194,8 @@ sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_ge
                  * server answers from where it held back */
                 sl_wire_generate gc = *g;
                 gc.cookie = m.u.value;
-                st = sl_wire_put_generate(req, SL_WIRE_HEADER + SL_WIRE_MAX_BODY, request_id, SL_WIRE_F_COOKIE, &gc,
-                                          &req_len, err);
+                st = put_request(c, req, SL_WIRE_HEADER + SL_WIRE_MAX_BODY, request_id, SL_WIRE_F_COOKIE, &gc, &req_len,
+                                 err);
                 st = st ? st : send_all(c, req, req_len, err);
                 res->resends++;
                 last = now_ms();

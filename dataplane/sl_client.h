@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sl_error.h"
+#include "sl_mac.h"
 #include "sl_wire.h"
 
 typedef struct sl_client sl_client;
@@ -17,6 +18,8 @@ typedef struct sl_client sl_client;
 /* host: a numeric IPv4 or IPv6 address. */
 sl_status sl_client_open(const char *host, int port, int udp, sl_client **out, sl_err *err);
 void sl_client_close(sl_client *c);
+/* Signs every GENERATE from now on with this key (NULL: no MAC). */
+void sl_client_set_key(sl_client *c, const struct sl_mac_key *k);
 /* The client's socket, for poll loops and for tests that speak raw bytes. */
 int sl_client_fd(const sl_client *c);
 

@@ -11,9 +11,11 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sluice-client [--host ADDR] [--port P] [--udp] [--model NAME] [-n MAX_TOKENS]\n"
-               "                     [--temp T] [--top-k K] [--top-p P] [--seed S] [--deadline-ms D] [--wait S] PROMPT\n"
+               "                     [--temp T] [--top-k K] [--top-p P] [--seed S] [--deadline-ms D] [--wait S]\n"
+               "                     [--key ID:HEX] PROMPT\n"
                "  Defaults: 127.0.0.1, port 7433, TCP, model \"default\", 64 tokens, greedy.\n"
                "  --wait S: keep trying to connect (TCP) for up to S seconds, for a daemon starting up.\n"
+               "  --key ID:HEX signs the request (HMAC-SHA256) for a daemon that requires it.\n"
                "  Exit status: 0 answered, 1 the server answered with an error, 2 no answer.\n");
 }
 
@@ -31,9 +33,11 @@ int main(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"temp", required_argument, 0, 't'}, {"top-k", required_argument, 0, 'k'},
         {"top-p", required_argument, 0, 'P'}, {"seed", required_argument, 0, 's'},
         {"deadline-ms", required_argument, 0, 'd'}, {"wait", required_argument, 0, 'w'},
+        {"key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *host = "127.0.0.1", *model = "default";
-    int port = 7433, udp = 0, wait_s = 0, o;
+    int port = 7433, udp = 0, wait_s = 0, o, keyed = 0;
+    sl_mac_key key;
     sl_wire_generate g = {.max_tokens = 64, .top_p = 1.0f, .repeat_penalty = 1.0f, .options = SL_WIRE_O_STREAM};
     while ((o = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
         switch (o) {
@@ -48,6 +52,13 @@ int main(int argc, char **argv)
         case 's': g.seed = strtoull(optarg, NULL, 10); break;
         case 'd': g.deadline_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'w': wait_s = atoi(optarg); break;
+        case 'K':
+            if (sl_mac_key_parse(optarg, &key)) {
+                fprintf(stderr, "sluice-client: --key %s: ID:HEX with 16..64 bytes of key\n", optarg);
+                return 2;
+            }
+            keyed = 1;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -71,6 +82,8 @@ int main(int argc, char **argv)
         }
         nanosleep(&(struct timespec){0, 100000000}, NULL);
     }
+    if (keyed)
+        sl_client_set_key(c, &key);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     const uint64_t rid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

@@ -1,6 +1,8 @@
 /* registry.c - named, versioned models and hot swap (sl_registry.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -131,7 +133,10 @@ sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, 
         for (size_t o = 0; o < v->m->g->size; o += 4096)
             sink ^= v->m->g->base[o];
         (void)sink;
-        st = sl_engine_create(v->m, &r->ec, &v->e, err);
+        if (r->mlock && mlock(v->m->g->base, v->m->g->size) < 0)
+            st = sl_err_errno(err, SL_EIO, "%s: cannot lock %llu MB in memory (RLIMIT_MEMLOCK?)", image,
+                              (unsigned long long)(v->m->g->size >> 20));
+        st = st ? st : sl_engine_create(v->m, &r->ec, &v->e, err);
     }
     st = st ? st : sl_sched_create(v->e, &r->sc, r->cb, r->ctx, &v->s, err);
     if (st) {

@@ -43,6 +43,7 @@ typedef struct sl_registry {
     int cur[SL_REG_MODELS]; /* per name slot: index into v, -1 free */
     uint64_t swaps, swaps_failed;
     void (*on_step)(void *ctx, int batch_tokens); /* optional: each step's size */
+    bool mlock; /* lock each version's pages in memory (never paged out) */
 } sl_registry;
 
 void sl_registry_init(sl_registry *r, const sl_engine_cfg *ec, const sl_sched_cfg *sc, sl_sched_cb cb, void *ctx);

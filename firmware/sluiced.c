@@ -32,6 +32,7 @@
 #endif
 
 #include "sl_engine.h"
+#include "sl_mac.h"
 #include "sl_metrics.h"
 #include "sl_mgmt.h"
 #include "sl_model.h"
@@ -122,6 +123,8 @@ typedef struct server {
     uint64_t secret; /* keys the cookies */
     int max_inflight, max_prompt, max_tokens;
     double rate;
+    sl_mac_key keys[16]; /* per-client request keys */
+    int n_keys, require_mac;
     uint8_t buf[SL_WIRE_HEADER + SL_WIRE_MAX_BODY];
 } server;
 
@@ -416,10 +419,19 @@ static req *find_req(server *sv, int ci, const struct sockaddr_in6 *addr, sockle
     return NULL;
 }
 
-static void generate(server *sv, const sl_wire_msg *m, int ci, const struct sockaddr_in6 *addr, socklen_t alen)
+static void generate(server *sv, const sl_wire_msg *m, const uint8_t *raw, int ci, const struct sockaddr_in6 *addr,
+                     socklen_t alen)
 {
     const sl_wire_generate *g = &m->u.gen;
     const uint64_t rid = m->h.request_id;
+    if (g->mac || sv->require_mac) { /* authenticated before anything else is looked at */
+        int ok = 0;
+        for (int i = 0; g->mac && i < sv->n_keys && !ok; i++)
+            ok = sv->keys[i].id == g->key_id && sl_mac_verify(&sv->keys[i], raw, g);
+        if (!ok)
+            return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_UNAUTHORIZED,
+                               g->mac ? "the MAC does not verify with that key" : "requests must carry a MAC");
+    }
     req *old = find_req(sv, ci, addr, alen, rid);
     if (old && ci < 0) { /* a UDP repeat (or the cookie's echo): what was sent, again */
         for (uint32_t s = old->seq > WINDOW ? old->seq - WINDOW : 0; s < old->seq; s++)
@@ -544,7 +556,7 @@ static void handle(server *sv, const uint8_t *b, size_t n, int ci, const struct 
         m.u.gen.cookie == cookie_of(sv, addr, alen))
         src_of(sv, addr, alen)->verified = 1;
     switch (m.h.type) {
-    case SL_WIRE_GENERATE: generate(sv, &m, ci, addr, alen); break;
+    case SL_WIRE_GENERATE: generate(sv, &m, b, ci, addr, alen); break;
     case SL_WIRE_CANCEL: {
         req *r = find_req(sv, ci, addr, alen, m.h.request_id);
         if (r && r->live)
@@ -803,6 +815,7 @@ static void usage(FILE *f)
                "               [--threads T] [--log-level error|warn|info|debug]\n"
                "               [--max-seqs N] [--ctx N] [--max-queue N] [--isa ISA] [--metrics ADDR:PORT]\n"
                "               [--max-inflight N] [--rate R] [--max-prompt N] [--max-tokens N]\n"
+               "               [--key ID:HEX ...] [--require-mac] [--mlock]\n"
                "  Serves each image as NAME over UDP and TCP on the same port (default 127.0.0.1:7433;\n"
                "  port 0 picks one, printed on stdout as \"listening on ADDR:PORT\").  Images given here\n"
                "  are trusted without a quality verdict; swaps through the management socket (--mgmt,\n"
@@ -819,8 +832,10 @@ static void usage(FILE *f)
 
 typedef struct config {
     const char *listen, *mgmt, *metrics;
-    int threads, max_seqs, ctx, max_queue, isa, max_inflight, max_prompt, max_tokens, log_level;
+    int threads, max_seqs, ctx, max_queue, isa, max_inflight, max_prompt, max_tokens, log_level, require_mac, mlock;
     double rate;
+    sl_mac_key keys[16];
+    int n_keys;
     int n_models;
     char model_name[SL_REG_MODELS][SL_WIRE_MODEL_MAX + 1];
     char model_image[SL_REG_MODELS][1024];
@@ -876,6 +891,40 @@ static int config_read(const char *path, config *c, json_object **keep, char *ms
             if (!(json_object_is_type(val, json_type_double) || json_object_is_type(val, json_type_int)) || c->rate < 0) {
                 snprintf(msg, cap, "%s: \"rate\" must be a number >= 0", path);
                 goto bad;
+            }
+        }
+        if (!strcmp(key, "mlock")) {
+            known = 1;
+            if (!json_object_is_type(val, json_type_boolean)) {
+                snprintf(msg, cap, "%s: \"mlock\" must be true or false", path);
+                goto bad;
+            }
+            c->mlock = json_object_get_boolean(val);
+        }
+        if (!strcmp(key, "require_mac")) {
+            known = 1;
+            if (!json_object_is_type(val, json_type_boolean)) {
+                snprintf(msg, cap, "%s: \"require_mac\" must be true or false", path);
+                goto bad;
+            }
+            c->require_mac = json_object_get_boolean(val);
+        }
+        if (!strcmp(key, "keys")) { /* {"ID": "hex key", ...} */
+            known = 1;
+            if (!json_object_is_type(val, json_type_object) || json_object_object_length(val) > 16) {
+                snprintf(msg, cap, "%s: \"keys\" must be an object of at most 16 \"ID\": \"HEX\"", path);
+                goto bad;
+            }
+            c->n_keys = 0;
+            json_object_object_foreach(val, id, hex)
+            {
+                char spec[256];
+                snprintf(spec, sizeof spec, "%s:%s", id, json_object_get_string(hex));
+                if (sl_mac_key_parse(spec, &c->keys[c->n_keys])) {
+                    snprintf(msg, cap, "%s: key %s must be 16..64 bytes in hex under a decimal id", path, id);
+                    goto bad;
+                }
+                c->n_keys++;
             }
         }
         if (!strcmp(key, "log_level")) {
@@ -936,6 +985,8 @@ static void reload(server *sv, const char *path, const config *now)
         return;
     }
     sv->max_inflight = c.max_inflight, sv->rate = c.rate, sv->max_prompt = c.max_prompt, sv->max_tokens = c.max_tokens;
+    memcpy(sv->keys, c.keys, sizeof sv->keys);
+    sv->n_keys = c.n_keys, sv->require_mac = c.require_mac;
     g_log_level = c.log_level;
     for (int i = 0; i < c.n_models; i++) { /* new names load, changed images swap (trusted as on the command line) */
         sl_version *v = sl_registry_get(&sv->reg, c.model_name[i], strlen(c.model_name[i]));
@@ -980,7 +1031,9 @@ int main(int argc, char **argv)
         {"metrics", required_argument, 0, 'P'}, {"max-inflight", required_argument, 0, 'F'},
         {"rate", required_argument, 0, 'R'},    {"max-prompt", required_argument, 0, 'X'},
         {"max-tokens", required_argument, 0, 'T'}, {"config", required_argument, 0, 'C'},
-        {"log-level", required_argument, 0, 'L'}, {"help", no_argument, 0, 'h'},
+        {"log-level", required_argument, 0, 'L'}, {"key", required_argument, 0, 'K'},
+        {"require-mac", no_argument, 0, 'Q'},   {"mlock", no_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     static config cfg = {.listen = "127.0.0.1:7433", .threads = 1, .max_seqs = 16, .max_queue = 256, .isa = -1,
                          .max_inflight = 64, .max_prompt = 16384, .max_tokens = 4096, .log_level = 2};
@@ -1029,6 +1082,15 @@ int main(int argc, char **argv)
         case 'c': cfg.ctx = atoi(optarg); break;
         case 'q': cfg.max_queue = atoi(optarg); break;
         case 'C': break;
+        case 'K':
+            if (cfg.n_keys == 16 || sl_mac_key_parse(optarg, &cfg.keys[cfg.n_keys])) {
+                fprintf(stderr, "sluiced: --key %s: ID:HEX with 16..64 bytes of key (at most 16 keys)\n", optarg);
+                return 2;
+            }
+            cfg.n_keys++;
+            break;
+        case 'Q': cfg.require_mac = 1; break;
+        case 'k': cfg.mlock = 1; break;
         case 'L':
             if ((cfg.log_level = level_of(optarg)) < 0) {
                 fprintf(stderr, "sluiced: --log-level %s: not error, warn, info or debug\n", optarg);
@@ -1058,6 +1120,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < MAX_CONNS; i++)
         sv.conns[i].fd = -1;
     sv.max_inflight = cfg.max_inflight, sv.rate = cfg.rate, sv.max_prompt = cfg.max_prompt, sv.max_tokens = cfg.max_tokens;
+    memcpy(sv.keys, cfg.keys, sizeof sv.keys);
+    sv.n_keys = cfg.n_keys, sv.require_mac = cfg.require_mac;
+    if (sv.require_mac && !sv.n_keys) {
+        fprintf(stderr, "sluiced: --require-mac without any --key\n");
+        return 2;
+    }
     if (getrandom(&sv.secret, sizeof sv.secret, 0) != sizeof sv.secret) {
         fprintf(stderr, "sluiced: no random bytes for the cookie key: %s\n", strerror(errno));
         return 1;
@@ -1069,6 +1137,7 @@ int main(int argc, char **argv)
                                       .pin = 1},
                      &(sl_sched_cfg){.max_queue = cfg.max_queue}, on_event, &sv);
     sv.reg.on_step = on_step;
+    sv.reg.mlock = cfg.mlock;
     sl_err err = {0};
     for (int i = 0; i < cfg.n_models; i++)
         if (sl_registry_load(&sv.reg, cfg.model_name[i], cfg.model_image[i], false, true, &err)) {

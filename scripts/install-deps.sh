@@ -10,7 +10,7 @@ $sudo apt-get update
 $sudo apt-get install -y --no-install-recommends \
   build-essential pkg-config meson ninja-build \
   libcriterion-dev libxxhash-dev libjson-c-dev libpcre2-dev libopenblas-dev liblapacke-dev \
-  libmicrohttpd-dev libsystemd-dev \
+  libmicrohttpd-dev libsystemd-dev libssl-dev \
   libhwloc-dev hwloc libnuma-dev numactl \
   dpdk dpdk-dev libdpdk-dev \
   clang libclang-rt-14-dev iproute2

@@ -701,3 +701,68 @@ Test(serve, twice_the_capacity_gets_busy_and_memory_stays_flat, .timeout = 300)
     free(a);
     test_rmtree(dir);
 }
+
+/* ---- request MACs, and garbage on a TCP stream ------------------------------ */
+
+Test(serve, macs_are_required_and_checked_and_tcp_garbage_is_survived, .timeout = 120)
+{
+    NEED_SHARED(models);
+    char *dir = test_tmpdir();
+    char *a = strdup(test_path(dir, "a.gguf"));
+    test_write_image(models, "llama2c", SL_TYPE_F32, a);
+    char model[4200];
+    snprintf(model, sizeof model, "s260=%s", a);
+    const char *key_spec = "7:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    spawn_daemon((const char *const[]){"--model", model, "--listen", "127.0.0.1:0", "--key", key_spec, "--require-mac",
+                                       NULL});
+    sl_mac_key good, wrong;
+    cr_assert_eq(sl_mac_key_parse(key_spec, &good), 0);
+    cr_assert_eq(sl_mac_key_parse("7:ffffffffffffffffffffffffffffffff", &wrong), 0);
+    for (int udp = 0; udp < 2; udp++) {
+        sl_client *c;
+        sl_err err = {0};
+        sl_client_result res;
+        cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, udp, &c, &err), SL_OK, "%s", err.msg);
+        const sl_wire_generate g = request("Once upon a time", 20, 1);
+        cr_assert_eq(sl_client_generate(c, 1, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(res.error, SL_WERR_UNAUTHORIZED, "unsigned: %d %s", res.error, res.message);
+        sl_client_set_key(c, &wrong);
+        cr_assert_eq(sl_client_generate(c, 2, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(res.error, SL_WERR_UNAUTHORIZED, "wrong key: %d %s", res.error, res.message);
+        sl_client_set_key(c, &good);
+        got gt = {0};
+        cr_assert_eq(sl_client_generate(c, 3, &g, collect, &gt, 10000, &res, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(res.error, 0, "signed (%s): %s", udp ? "udp" : "tcp", res.message);
+        cr_assert_eq(gt.n, 20);
+        sl_client_close(c);
+    }
+    /* random bytes on a TCP stream: the connection is dropped, service goes on */
+    for (int k = 0; k < 20; k++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)daemon_port)};
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        uint8_t junk[4096];
+        uint64_t s = 77u + (uint64_t)k;
+        for (size_t i = 0; i < sizeof junk; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            junk[i] = (uint8_t)s;
+        }
+        if (k % 2) /* a valid header announcing more than ever comes, then a hang-up */
+            memcpy(junk, "SLW1\x01\x01\0\0\0\0\0\0\0\0\0\0\xff\xff\x0f\0\0\0\0\0", 24);
+        (void)send(fd, junk, k % 2 ? 100 : sizeof junk, MSG_NOSIGNAL);
+        close(fd);
+    }
+    sl_client *c;
+    sl_err err = {0};
+    sl_client_result res;
+    cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, 0, &c, &err), SL_OK, "%s", err.msg);
+    sl_client_set_key(c, &good);
+    const sl_wire_generate g = request("Once upon a time", 8, 0);
+    cr_assert_eq(sl_client_generate(c, 9, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(res.error, 0, "%s", res.message);
+    sl_client_close(c);
+    cr_assert_eq(stop_daemon(), 0);
+    free(a);
+    test_rmtree(dir);
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sl_mac.h"
 #include "sl_wire.h"
 
 static uint8_t buf[1 << 17];
@@ -311,4 +312,29 @@ Test(wire, seeds_from_the_document_decode)
         cr_assert_eq(sl_wire_encode(&m, again, sizeof again, &n2, &err), SL_OK, "%s: %s", names[i], err.msg);
         cr_assert(n2 == n && memcmp(again, buf, n) == 0, "%s: encodes differently", names[i]);
     }
+}
+
+/* Request MACs: what is signed verifies with its key, not with another,
+ * and not after a byte of it changes. */
+Test(wire, macs_sign_and_verify)
+{
+    uint32_t ids[5];
+    sl_wire_generate g = sample(0, ids);
+    sl_mac_key k, other;
+    cr_assert_eq(sl_mac_key_parse("7:000102030405060708090a0b0c0d0e0f", &k), 0);
+    cr_assert_eq(sl_mac_key_parse("7:100102030405060708090a0b0c0d0e0f", &other), 0);
+    cr_assert_eq(sl_mac_key_parse("7:0001", &other) == 0, 0, "a key under 16 bytes");
+    cr_assert_eq(sl_mac_key_parse("x:000102030405060708090a0b0c0d0e0f", &other) == 0, 0, "a bad id");
+    cr_assert_eq(sl_mac_key_parse("7:100102030405060708090a0b0c0d0e0f", &other), 0);
+    size_t n;
+    sl_err err;
+    cr_assert_eq(sl_wire_put_generate_signed(buf, sizeof buf, 5, 0, &g, &k, &n, &err), SL_OK, "%s", err.msg);
+    sl_wire_msg m;
+    cr_assert_eq(sl_wire_decode(buf, n, &m, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(m.u.gen.key_id, 7);
+    cr_assert(sl_mac_verify(&k, buf, &m.u.gen));
+    cr_assert(!sl_mac_verify(&other, buf, &m.u.gen));
+    buf[30] ^= 1; /* inside the model name's bytes: still decodes if the name stays valid */
+    if (sl_wire_decode(buf, n, &m, NULL) == SL_OK)
+        cr_assert(!sl_mac_verify(&k, buf, &m.u.gen), "a changed byte still verifies");
 }
