@@ -252,3 +252,68 @@ sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_ge
     free(req);
     return st;
 }
+
+typedef struct answer {
+    char *text;
+    size_t len, cap;
+    uint32_t *ids;
+    int n, cap_ids, oom;
+} answer;
+
+static void gather(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
+{
+    answer *a = ctx;
+    if (a->oom)
+        return;
+    if (a->len + len + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap : 1024;
+        while (cap < a->len + len + 1)
+            cap *= 2;
+        char *p = realloc(a->text, cap);
+        if (!p) {
+            a->oom = 1;
+            return;
+        }
+        a->text = p, a->cap = cap;
+    }
+    memcpy(a->text + a->len, text, len);
+    a->len += len;
+    a->text[a->len] = 0;
+    if (a->n + n > a->cap_ids) {
+        int cap = a->cap_ids ? a->cap_ids : 256;
+        while (cap < a->n + n)
+            cap *= 2;
+        uint32_t *p = realloc(a->ids, sizeof *p * (size_t)cap);
+        if (!p) {
+            a->oom = 1;
+            return;
+        }
+        a->ids = p, a->cap_ids = cap;
+    }
+    memcpy(a->ids + a->n, ids, sizeof *ids * (size_t)n);
+    a->n += n;
+}
+
+sl_status sl_client_complete(sl_client *c, uint64_t request_id, const sl_wire_generate *g, int timeout_ms, char **text,
+                             size_t *len, uint32_t **ids, int *n_ids, sl_client_result *res, sl_err *err)
+{
+    answer a = {0};
+    sl_status st = sl_client_generate(c, request_id, g, gather, &a, timeout_ms, res, err);
+    if (!st && a.oom)
+        st = sl_err_set(err, SL_ENOMEM, "out of memory for the answer");
+    if (!st && !a.text && !(a.text = calloc(1, 1)))
+        st = sl_err_set(err, SL_ENOMEM, "out of memory");
+    if (st) {
+        free(a.text);
+        free(a.ids);
+        return st;
+    }
+    *text = a.text;
+    *len = a.len;
+    if (ids) {
+        *ids = a.ids;
+        *n_ids = a.n;
+    } else
+        free(a.ids);
+    return SL_OK;
+}

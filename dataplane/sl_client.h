@@ -39,6 +39,11 @@ typedef struct sl_client_result {
  * call timed out or the connection failed. */
 sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_generate *g, sl_client_tokens_fn fn,
                              void *ctx, int timeout_ms, sl_client_result *res, sl_err *err);
+/* The blocking style: the whole answer's text, malloc'd and NUL-ended, in
+ * *text (its bytes in *len; the caller frees it), and its ids in *ids (n
+ * in *n_ids; may be NULL).  Errors as sl_client_generate. */
+sl_status sl_client_complete(sl_client *c, uint64_t request_id, const sl_wire_generate *g, int timeout_ms, char **text,
+                             size_t *len, uint32_t **ids, int *n_ids, sl_client_result *res, sl_err *err);
 /* Sends a CANCEL for a request in flight (from another thread: the socket
  * is shared, the send is one syscall). */
 sl_status sl_client_cancel(sl_client *c, uint64_t request_id, sl_err *err);

@@ -99,6 +99,8 @@ sl_status sl_metrics_start(const char *addr, int port, int ep, uint64_t tag, sl_
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (port < 1 || port > 65535 || inet_pton(AF_INET, addr, &a.sin_addr) != 1)
         return sl_err_set(err, SL_EINVAL, "metrics address %s:%d is not IPv4 ADDR:PORT", addr, port);
+    if ((ntohl(a.sin_addr.s_addr) >> 24) != 127) /* the numbers say a lot about the load: loopback only */
+        return sl_err_set(err, SL_EINVAL, "metrics address %s is not loopback (127.0.0.0/8)", addr);
     sl_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return sl_err_set(err, SL_ENOMEM, "out of memory");

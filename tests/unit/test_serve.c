@@ -758,9 +758,18 @@ Test(serve, macs_are_required_and_checked_and_tcp_garbage_is_survived, .timeout 
     sl_client_result res;
     cr_assert_eq(sl_client_open("127.0.0.1", daemon_port, 0, &c, &err), SL_OK, "%s", err.msg);
     sl_client_set_key(c, &good);
+    /* the blocking style: the whole text at once, as run.c prints it */
     const sl_wire_generate g = request("Once upon a time", 8, 0);
-    cr_assert_eq(sl_client_generate(c, 9, &g, NULL, NULL, 10000, &res, &err), SL_OK, "%s", err.msg);
+    char *text;
+    size_t tlen;
+    uint32_t *ids;
+    int n_ids;
+    cr_assert_eq(sl_client_complete(c, 9, &g, 10000, &text, &tlen, &ids, &n_ids, &res, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(res.error, 0, "%s", res.message);
+    cr_assert_eq(n_ids, 8);
+    cr_assert_str_eq(text, ", there was a little girl", "%s", text);
+    free(text);
+    free(ids);
     sl_client_close(c);
     cr_assert_eq(stop_daemon(), 0);
     free(a);
