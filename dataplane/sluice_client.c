@@ -92,6 +92,7 @@ int main(int argc, char **argv)
     const sl_status st = sl_client_generate(c, rid, &g, print_text, NULL, 120000, &res, &err);
     sl_client_close(c);
     putchar('\n');
+    fflush(stdout); /* the text before the summary on stderr */
     if (st) {
         fprintf(stderr, "sluice-client: %s\n", err.msg);
         return 2;
