@@ -2,6 +2,7 @@
  * get exactly run.c's greedy tokens; unknown models, malformed, truncated,
  * oversized and random datagrams get an ERROR or are dropped while service
  * continues; cancel and deadlines end requests; SIGTERM drains and exits. */
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -752,6 +753,32 @@ Test(serve, macs_are_required_and_checked_and_tcp_garbage_is_survived, .timeout 
             memcpy(junk, "SLW1\x01\x01\0\0\0\0\0\0\0\0\0\0\xff\xff\x0f\0\0\0\0\0", 24);
         (void)send(fd, junk, k % 2 ? 100 : sizeof junk, MSG_NOSIGNAL);
         close(fd);
+    }
+    /* the fuzz corpus (tests/data/fuzz/wire), each file as a datagram and as a TCP frame */
+    {
+        DIR *d = opendir(SL_SOURCE_DIR "/tests/data/fuzz/wire");
+        cr_assert_not_null(d);
+        int u = socket(AF_INET, SOCK_DGRAM, 0), files = 0;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)daemon_port)};
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[4096];
+            snprintf(path, sizeof path, "%s/tests/data/fuzz/wire/%s", SL_SOURCE_DIR, e->d_name);
+            size_t n;
+            uint8_t *bytes = test_slurp(path, &n);
+            sendto(u, bytes, n, 0, (struct sockaddr *)&sa, sizeof sa);
+            int t = socket(AF_INET, SOCK_STREAM, 0);
+            cr_assert_eq(connect(t, (struct sockaddr *)&sa, sizeof sa), 0);
+            (void)send(t, bytes, n, MSG_NOSIGNAL);
+            close(t);
+            free(bytes);
+            files++;
+        }
+        closedir(d);
+        close(u);
+        cr_assert_geq(files, 15);
     }
     sl_client *c;
     sl_err err = {0};
