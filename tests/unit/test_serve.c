@@ -653,9 +653,9 @@ static long rss_kb(pid_t pid)
 }
 
 /* Twice the capacity (2 batch slots and a queue of 4, against 8 TCP and 8
- * UDP clients back to back) for 60 s (20 s under ASan): the excess gets
- * BUSY at once, nothing times out, and the daemon's RSS grows by at most
- * 16 MB. */
+ * UDP clients back to back) for 60 s: the excess gets BUSY at once, nothing
+ * times out, and the daemon's RSS grows by at most 16 MB.  Under ASan: 20 s
+ * and no RSS bound (its quarantine holds freed memory). */
 Test(serve, twice_the_capacity_gets_busy_and_memory_stays_flat, .timeout = 300)
 {
     NEED_SHARED(models);
@@ -697,7 +697,9 @@ Test(serve, twice_the_capacity_gets_busy_and_memory_stays_flat, .timeout = 300)
         cr_assert(!strstr(out[udp], "\"requests\": 0,"), "nothing was served:\n%s", out[udp]);
     }
     cr_log_info("RSS %ld kB -> %ld kB over %d s of overload", before, after, seconds);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine keeps freed memory resident: RSS says nothing there */
     cr_assert(before > 0 && after - before <= 16 * 1024, "RSS grew from %ld kB to %ld kB", before, after);
+#endif
     cr_assert_eq(stop_daemon(), 0);
     free(a);
     test_rmtree(dir);
