@@ -290,12 +290,13 @@ static void req_release(server *sv, req *r)
 
 /* ---- the scheduler's events become replies ---- */
 
+/* A scheduler id is a serial number times MAX_REQS plus the request's slot,
+ * so an event finds its request without a search (the serial tells a
+ * reused slot's new request from an old one). */
 static req *by_sid(server *sv, uint64_t sid)
 {
-    for (int i = 0; i < MAX_REQS; i++)
-        if (sv->reqs[i].used && sv->reqs[i].live && sv->reqs[i].sid == sid)
-            return &sv->reqs[i];
-    return NULL;
+    req *r = &sv->reqs[sid % MAX_REQS];
+    return r->used && r->live && r->sid == sid ? r : NULL;
 }
 
 static void send_tokens(server *sv, req *r, const uint32_t *ids, int n, const uint8_t *text, size_t tlen)
@@ -492,7 +493,7 @@ static void generate(server *sv, const sl_wire_msg *m, const uint8_t *raw, int c
         free(ids);
         return reply_error(sv, ci, addr, alen, rid, 0, SL_WERR_TOO_LARGE, "the prompt is over this server's cap");
     }
-    sl_sched_req q = {.id = ++sv->next_sid, .prompt = ids, .n_prompt = (int)n, .max_tokens = (int)g->max_tokens,
+    sl_sched_req q = {.id = ++sv->next_sid * MAX_REQS + (uint64_t)(r - sv->reqs), .prompt = ids, .n_prompt = (int)n, .max_tokens = (int)g->max_tokens,
                       .stop_at_bos = v->m->stop_at_bos};
     q.sampler = sl_sampler_defaults();
     q.sampler.temp = g->temperature, q.sampler.top_k = (int)g->top_k, q.sampler.top_p = g->top_p;
