@@ -45,7 +45,7 @@ static double weighted_error(const sl_grid *g, const float *v, const float *h, i
     double e = 0.0;
     for (int j = 0; j < n; j++) {
         const double d = v[j] - sl_grid_value(g, sl_grid_quant(g, v[j]));
-        e += (h ? h[j] : 1.0) * d * d;
+        e += h[j] * d * d;
     }
     return e;
 }
