@@ -110,7 +110,9 @@ sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, 
     sl_status st = sl_model_open(image, SL_GGUF_VERIFY_CHECKSUM, &v->m, err);
     if (!st && (st = sl_gguf_compute_checksum(v->m->g, v->checksum, err)))
         sl_err_prefix(err, st, "%s", image);
-    if (!st && old && tokenizer_hash(v->m->tok) != tokenizer_hash(old->m->tok))
+    if (!st)
+        v->tok_hash = tokenizer_hash(v->m->tok);
+    if (!st && old && v->tok_hash != old->tok_hash)
         st = sl_err_set(err, SL_EUNSUPPORTED, "%s: its tokenizer differs from the one %s serves (%s)", image, name,
                         old->image);
     if (!st && !force) {

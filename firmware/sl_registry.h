@@ -27,6 +27,7 @@ typedef struct sl_version {
     uint64_t number;   /* 1, 2, ... per name */
     char image[1024];
     char checksum[80]; /* the content checksum, as computed */
+    uint64_t tok_hash; /* what its tokenizer makes of every id (a swap must keep it) */
     sl_model *m;
     sl_engine *e;
     sl_sched *s;
