@@ -17,27 +17,9 @@ typedef struct ref_seq {
     int n_prompt, n_seq;
 } ref_seq;
 
-/* Whitespace-separated integers from p up to the first non-number. */
-static int parse_ints(const char *p, int32_t *out, int cap)
-{
-    int n = 0;
-    for (char *end; n < cap; p = end) {
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        out[n++] = (int32_t)v;
-    }
-    return n;
-}
-
 static void read_ids(const char *models, const char *file, ref_seq *r)
 {
-    char *text = (char *)test_slurp(test_path(models, file), NULL);
-    char *p = strstr(text, "prompt:"), *q = strstr(text, "sequence:");
-    cr_assert(p && q, "%s: no prompt/sequence lines", file);
-    r->n_prompt = parse_ints(p + 7, r->prompt_ids, 64);
-    r->n_seq = parse_ints(q + 9, r->seq, 300);
-    free(text);
+    test_read_ref_ids(test_path(models, file), r->prompt_ids, 64, &r->n_prompt, r->seq, 300, &r->n_seq);
 }
 
 static ref_seq refs[3] = {

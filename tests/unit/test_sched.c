@@ -55,29 +55,12 @@ static int run_all(sl_sched *s)
     return steps;
 }
 
+/* run.c's reference: the prompt at [0, 300), the whole sequence from 300. */
 static int32_t *ids_of(const char *models, const char *file, int *n_prompt, int *n_seq)
 {
-    char *text = (char *)test_slurp(test_path(models, file), NULL);
     int32_t *v = calloc(600, sizeof *v);
-    char *p = strstr(text, "prompt:"), *q = strstr(text, "sequence:");
-    cr_assert(p && q);
-    int n = 0;
-    for (char *e, *c = p + 7; n < 300; c = e) {
-        long x = strtol(c, &e, 10);
-        if (e == c)
-            break;
-        v[n++] = (int32_t)x;
-    }
-    *n_prompt = n;
-    n = 0;
-    for (char *e, *c = q + 9; n < 300; c = e) {
-        long x = strtol(c, &e, 10);
-        if (e == c)
-            break;
-        v[300 + n++] = (int32_t)x;
-    }
-    *n_seq = n;
-    free(text);
+    cr_assert_not_null(v);
+    test_read_ref_ids(test_path(models, file), v, 300, n_prompt, v + 300, 300, n_seq);
     return v;
 }
 

@@ -140,18 +140,6 @@ static ref refs[3] = {{"reference/stories260K_t0_n200_once_upon_a_time.ids", "On
                       {"reference/stories260K_t0_n200_the_cat.ids", "The cat", {0}, 0, 0},
                       {"reference/stories260K_t0_default_empty_prompt.ids", "", {0}, 0, 0}};
 
-static int parse(const char *p, int32_t *out, int cap)
-{
-    int n = 0;
-    for (char *e; n < cap; p = e) {
-        const long v = strtol(p, &e, 10);
-        if (e == p)
-            break;
-        out[n++] = (int32_t)v;
-    }
-    return n;
-}
-
 typedef struct got {
     uint32_t ids[400];
     int n;
@@ -226,10 +214,9 @@ Test(serve, clients_over_udp_and_tcp_get_run_c_tokens_and_bad_input_is_survived,
 {
     NEED_SHARED(models);
     for (int i = 0; i < 3; i++) {
-        char *text = (char *)test_slurp(test_path(models, refs[i].file), NULL);
-        refs[i].n_prompt = parse(strstr(text, "prompt:") + 7, refs[i].ids, 300);
-        refs[i].n_seq = parse(strstr(text, "sequence:") + 9, refs[i].ids, 300);
-        free(text);
+        int32_t prompt[300];
+        test_read_ref_ids(test_path(models, refs[i].file), prompt, 300, &refs[i].n_prompt, refs[i].ids, 300,
+                          &refs[i].n_seq);
     }
     char *dir = test_tmpdir();
     test_write_image(models, "llama2c", SL_TYPE_F32, test_path(dir, "s260.gguf"));

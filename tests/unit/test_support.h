@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,6 +82,33 @@ static inline unsigned char *test_slurp(const char *path, size_t *len)
     if (len)
         *len = (size_t)n;
     return b;
+}
+
+/* Whitespace-separated integers from p up to the first non-number, at most cap. */
+static inline int test_parse_ints(const char *p, int32_t *out, int cap)
+{
+    int n = 0;
+    for (char *end; n < cap; p = end) {
+        const long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        out[n++] = (int32_t)v;
+    }
+    return n;
+}
+
+/* A run.c reference (../shared/models/reference, the .ids files): the integers of its
+ * "prompt:" line (at most prompt_cap) and of its "sequence:" line (at most
+ * seq_cap; the sequence begins with the prompt). */
+static inline void test_read_ref_ids(const char *path, int32_t *prompt, int prompt_cap, int *n_prompt, int32_t *seq,
+                                     int seq_cap, int *n_seq)
+{
+    char *text = (char *)test_slurp(path, NULL);
+    const char *p = strstr(text, "prompt:"), *q = strstr(text, "sequence:");
+    cr_assert(p && q, "%s: no prompt/sequence lines", path);
+    *n_prompt = test_parse_ints(p + 7, prompt, prompt_cap);
+    *n_seq = test_parse_ints(q + 9, seq, seq_cap);
+    free(text);
 }
 
 static inline void test_spit(const char *path, const void *data, size_t len)
