@@ -189,7 +189,9 @@ sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_ge
         if (c->udp) {
             const ssize_t r = recv(c->fd, dg, sizeof dg, 0);
             sl_wire_msg m;
-            if (r > 0 && sl_wire_decode(dg, (size_t)r, &m, NULL) == SL_OK && m.h.type == SL_WIRE_COOKIE) {
+            if (r <= 0 || sl_wire_decode(dg, (size_t)r, &m, NULL))
+                continue; /* not a sluice message */
+            if (m.h.type == SL_WIRE_COOKIE) {
                 /* anti-amplification: the request again, with the cookie; the
                  * server answers from where it held back */
                 sl_wire_generate gc = *g;
@@ -201,19 +203,22 @@ sl_status sl_client_generate(sl_client *c, uint64_t request_id, const sl_wire_ge
                 last = now_ms();
                 continue;
             }
-            if (r <= 0 || sl_wire_decode(dg, (size_t)r, &m, NULL) || m.h.request_id != request_id ||
-                m.h.seq < next || m.h.seq >= next + STASH)
+            if (m.h.request_id != request_id || m.h.seq < next || m.h.seq >= next + STASH)
                 continue; /* not ours, a repeat, or too far ahead */
-            free(stash[m.h.seq % STASH]);
-            stash[m.h.seq % STASH] = malloc((size_t)r);
-            if (!stash[m.h.seq % STASH]) {
-                st = sl_err_set(err, SL_ENOMEM, "out of memory");
-                break;
-            }
-            memcpy(stash[m.h.seq % STASH], dg, (size_t)r);
-            stash_len[m.h.seq % STASH] = (size_t)r;
             last = now_ms();
-            while (!finished && stash[next % STASH]) { /* in order from here */
+            if (m.h.seq == next) { /* in order: delivered as it came */
+                finished = deliver(&m, fn, ctx, res);
+                next++;
+            } else { /* early: kept until the gap before it fills */
+                free(stash[m.h.seq % STASH]);
+                if (!(stash[m.h.seq % STASH] = malloc((size_t)r))) {
+                    st = sl_err_set(err, SL_ENOMEM, "out of memory");
+                    break;
+                }
+                memcpy(stash[m.h.seq % STASH], dg, (size_t)r);
+                stash_len[m.h.seq % STASH] = (size_t)r;
+            }
+            while (!finished && stash[next % STASH]) { /* what waited for it */
                 uint8_t *b = stash[next % STASH];
                 sl_wire_decode(b, stash_len[next % STASH], &m, NULL);
                 finished = deliver(&m, fn, ctx, res);
