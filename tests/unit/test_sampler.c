@@ -25,6 +25,32 @@ Test(sampler, greedy_takes_the_lowest_id_on_ties)
     sl_sampler_free(&s);
 }
 
+/* the vector argmax against the one-pass loop it replaces: ties, NaNs,
+ * signed zeros, infinities, every length and position up to 40 */
+static int32_t argmax_loop(const float *x, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+Test(sampler, argmax_is_the_first_largest_with_nan_and_zeros)
+{
+    const float pool[] = {0.0f, -0.0f, 1.0f, -1.0f, NAN, INFINITY, -INFINITY, 2.5f, 2.5f, 1e-30f};
+    uint64_t r = 88172645463325252ull;
+    for (int trial = 0; trial < 20000; trial++) {
+        float x[40];
+        const int n = 1 + trial % 40;
+        for (int i = 0; i < n; i++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            x[i] = pool[r % (sizeof pool / sizeof pool[0])];
+        }
+        cr_assert_eq(sl_argmax(x, n), argmax_loop(x, n), "trial %d, n %d", trial, n);
+    }
+}
+
 Test(sampler, repetition_penalty_moves_greedy)
 {
     sl_sampler s = make(0, 0, 1, 0, 2.0f, 0);
