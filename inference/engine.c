@@ -21,11 +21,15 @@ struct sl_engine {
     sl_pool *pool;
     sl_kv kv;
     int ctx, bt; /* positions per sequence; tokens per internal step */
+    int unfused; /* sl_engine_cfg.unfused */
     float *rope_cos, *rope_sin; /* [ctx][n_rot / 2] */
     /* scratch for bt tokens */
     sl_buf mem;
     float *x, *xb, *q, *kk, *vv, *att_out, *hb, *hb2;
-    uint8_t *xq; /* quantized activations, in the kernels' layout */
+    /* quantized activations, in the kernels' layout: xq2 is the FFN down
+     * product's, written by the gate/up product's tasks while others still
+     * read xq */
+    uint8_t *xq, *xq2;
     float *att; /* per thread: ctx scores */
     int32_t *tok_seq, *tok_pos, *tok_id;
     int *tok_out; /* 1 where the token's logits are asked for */
@@ -74,6 +78,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
     e->k = k;
     e->ctx = cfg.ctx;
     e->bt = cfg.max_batch_tokens;
+    e->unfused = cfg.unfused;
 
     /* Threads: the core plan of this machine; pinning is best effort. */
     sl_topo topo;
@@ -109,6 +114,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
         bt * (size_t)m->dim * 4,                                                    /* att_out */
         bt * (size_t)m->hidden * 4, bt * (size_t)m->hidden * 4,                     /* hb, hb2 */
         bt * (k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax)), /* xq */
+        bt * (k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax)), /* xq2 */
         (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
         bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
     };
@@ -135,11 +141,12 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
     e->hb = ptr[8];
     e->hb2 = ptr[9];
     e->xq = ptr[10];
-    e->att = ptr[11];
-    e->tok_seq = ptr[12];
-    e->tok_pos = ptr[13];
-    e->tok_id = ptr[14];
-    e->tok_out = ptr[15];
+    e->xq2 = ptr[11];
+    e->att = ptr[12];
+    e->tok_seq = ptr[13];
+    e->tok_pos = ptr[14];
+    e->tok_id = ptr[15];
+    e->tok_out = ptr[16];
     for (int j = 0; j < half; j++) {
         const float freq = 1.0f / powf(m->theta, (float)(2 * j) / (float)m->n_rot);
         for (int pos = 0; pos < e->ctx; pos++) {
@@ -172,68 +179,54 @@ int sl_engine_pinned(const sl_engine *e) { return sl_pool_pinned(e->pool); }
 int sl_engine_ctx(const sl_engine *e) { return e->ctx; }
 const sl_model *sl_engine_model(const sl_engine *e) { return e->m; }
 
-/* ---- element-wise steps (run.c's arithmetic) ------------------------ */
+/* ---- RoPE and the KV write, fused into the QKV product --------------- */
 
-static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
-{
-    float ss = 0.0f;
-    for (int j = 0; j < n; j++)
-        ss += x[j] * x[j];
-    ss /= (float)n;
-    ss += eps;
-    ss = 1.0f / sqrtf(ss);
-    for (int j = 0; j < n; j++)
-        o[j] = w[j] * (ss * x[j]);
-}
-
-static void swiglu(float *h, const float *h2, int n)
-{
-    for (int i = 0; i < n; i++) {
-        float val = h[i];
-        val *= (1.0f / (1.0f + expf(-val)));
-        val *= h2[i];
-        h[i] = val;
-    }
-}
-
-static void rope(const sl_engine *e, float *v, int n, int pos)
+/* A task of the q, k or v product (which: 0, 1, 2), once its rows r0..r1
+ * (whole pairs: a task's rows start at a multiple of 16) are computed for
+ * nt tokens from t0 (rows ldy apart in y):
+ * RoPE on q's and k's rows (run.c's rotation of adjacent pairs), then k's
+ * and v's rows into the KV cache.  The rows are still in L1, and the
+ * attention that reads the cache starts after the whole product. */
+static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r1, int nt, float *y, int ldy,
+                         int t0)
 {
     const sl_model *m = e->m;
-    const int half = m->n_rot / 2;
-    const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
-    for (int h = 0; h < n; h += m->head_dim)
-        for (int j = 0; j < half; j++) {
-            float *p = v + h + 2 * j;
-            const float v0 = p[0], v1 = p[1];
-            p[0] = v0 * c[j] - v1 * s[j];
-            p[1] = v0 * s[j] + v1 * c[j];
+    const int hd = m->head_dim, half = m->n_rot / 2;
+    for (int t = 0; t < nt; t++) {
+        float *v = y + (size_t)t * ldy;
+        const int pos = e->tok_pos[t0 + t], seq = e->tok_seq[t0 + t];
+        if (which < 2) {
+            const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
+            for (int r = r0; r < r1; r += 2) {
+                const int j = (r % hd) / 2;
+                if (j >= half)
+                    continue;
+                const float v0 = v[r], v1 = v[r + 1];
+                v[r] = v0 * c[j] - v1 * s[j];
+                v[r + 1] = v0 * s[j] + v1 * c[j];
+            }
         }
-}
-
-/* RoPE on one token's q and k, and its k and v into the KV cache. */
-typedef struct rope_job {
-    sl_engine *e;
-    int layer;
-} rope_job;
-
-static void rope_task(void *ctx, int t, int thread)
-{
-    (void)thread;
-    const rope_job *j = ctx;
-    sl_engine *e = j->e;
-    const int dim = e->m->dim, kvd = e->m->kv_dim;
-    rope(e, e->q + (size_t)t * dim, dim, e->tok_pos[t]);
-    rope(e, e->kk + (size_t)t * kvd, kvd, e->tok_pos[t]);
-    const int hd = e->m->head_dim, seq = e->tok_seq[t], pos = e->tok_pos[t];
-    for (int h = 0; h < e->m->n_kv_heads; h++) {
-        memcpy(sl_kv_k(&e->kv, seq, j->layer, h, pos), e->kk + (size_t)t * kvd + (size_t)h * hd, sizeof(float) * hd);
-        memcpy(sl_kv_v(&e->kv, seq, j->layer, h, pos), e->vv + (size_t)t * kvd + (size_t)h * hd, sizeof(float) * hd);
+        for (int r = r0; which > 0 && r < r1;) {
+            const int h = r / hd, off = r % hd, len = hd - off < r1 - r ? hd - off : r1 - r;
+            float *dst = which == 1 ? sl_kv_k(&e->kv, seq, layer, h, pos) : sl_kv_v(&e->kv, seq, layer, h, pos);
+            memcpy(dst + off, v + r, sizeof(float) * (size_t)len);
+            r += len;
+        }
     }
 }
 
 /* ---- matrix products ------------------------------------------------ */
 
+/* What a product's task does with its rows once they are computed. */
+typedef enum {
+    EPI_NONE,
+    EPI_QKV,    /* q, k, v: RoPE and the KV write (qkv_epilogue) */
+    EPI_SWIGLU, /* gate and up, the same rows in one task: SwiGLU into gate's
+                   rows, then those rows quantized for the down product */
+} epi_kind;
+
 typedef struct mm_job {
+    const sl_engine *e;
     const sl_kernels *k;
     int n_mats;
     const sl_wmat *w[3];
@@ -243,18 +236,14 @@ typedef struct mm_job {
     const float *xf;
     const uint8_t *xq;
     int nt;
+    epi_kind epi;
+    int layer;
+    int quant_out; /* EPI_SWIGLU: quantize the rows into e->xq2 (block-quantized down) */
 } mm_job;
 
-static void mm_task(void *ctx, int task, int thread)
+static void mm_rows(const mm_job *j, int i, int r0, int r1)
 {
-    (void)thread;
-    const mm_job *j = ctx;
-    int i = 0;
-    while (task >= j->tasks[i])
-        task -= j->tasks[i++];
     const sl_wmat *w = j->w[i];
-    const int r0 = task * j->chunk[i];
-    const int r1 = r0 + j->chunk[i] < w->rows ? r0 + j->chunk[i] : w->rows;
     const int quant = sl_wtype_quantized(w->wt), w8a8 = w->wt == SL_W_W8A8;
     const void *x = quant || w8a8 ? (const void *)j->xq : (const void *)j->xf;
     const size_t stride = quant ? j->k->act_bytes(w->cols)
@@ -266,6 +255,30 @@ static void mm_task(void *ctx, int task, int thread)
         float *y = j->y[i] + (size_t)t * w->rows;
         for (int r = r0; r < r1; r++)
             y[r] *= w->w_scale[r] * sx;
+    }
+}
+
+static void mm_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const mm_job *j = ctx;
+    int i = 0;
+    while (task >= j->tasks[i])
+        task -= j->tasks[i++];
+    const int rows = j->w[i]->rows, r0 = task * j->chunk[i];
+    const int r1 = r0 + j->chunk[i] < rows ? r0 + j->chunk[i] : rows;
+    mm_rows(j, i, r0, r1);
+    if (j->epi == EPI_QKV)
+        qkv_epilogue(j->e, j->layer, i, r0, r1, j->nt, j->y[i], rows, 0);
+    if (j->epi != EPI_SWIGLU)
+        return;
+    mm_rows(j, 1, r0, r1);
+    const sl_engine *e = j->e;
+    for (int t = 0; t < j->nt; t++) {
+        float *h = j->y[0] + (size_t)t * rows + r0;
+        j->k->swiglu(h, j->y[1] + (size_t)t * rows + r0, r1 - r0);
+        if (j->quant_out) /* whole 32-value blocks: the chunk is a multiple of 32 */
+            j->k->act_quant(h, e->xq2 + (size_t)t * j->k->act_bytes(rows) + j->k->act_bytes(r0), r1 - r0);
     }
 }
 
@@ -284,9 +297,11 @@ static void run_tasks(sl_engine *e, sl_task_fn fn, void *ctx, int n_tasks, uint6
     sl_pool_run(e->pool, fn, ctx, n_tasks);
 }
 
-/* What a product's input needs first, done per token in one pool job
- * with the activation quantization: RMSNorm of the residual stream,
- * SwiGLU of the FFN's gate and up, or nothing. */
+/* What a product's input needs first, done in one pool job with the
+ * activation quantization: RMSNorm of the residual stream, or nothing
+ * (SwiGLU is the gate/up product's epilogue; PRE_SWIGLU, here, only when
+ * unfused).  Skipped where an earlier job's tasks already quantized the
+ * input. */
 typedef enum { PRE_NONE, PRE_NORM, PRE_SWIGLU } pre_kind;
 
 typedef struct pre_job {
@@ -296,34 +311,46 @@ typedef struct pre_job {
     sl_tap_point at;
     const float *norm; /* PRE_NORM: the norm's weights */
     const float *in;   /* PRE_NORM: the residual stream */
-    float *x;          /* the product's input, nt x k floats (written by PRE_*) */
-    int k;
+    float *x;          /* the product's input, nt x k floats (written by PRE_NORM) */
+    uint8_t *xq;       /* its quantized form (e->xq unless set) */
+    int ready;         /* xq already holds x quantized for this product */
+    int k, nt;
     int quant;         /* also quantize x for the int8 kernels */
     int w8a8;          /* or for W8A8's, per token, with this scale (0: the token's own) */
     float in_scale;
 } pre_job;
 
-static void pre_task(void *ctx, int t, int thread)
+#define PRE_GROUP 8 /* tokens per task: RMSNorm sums them in the lanes of one vector */
+
+static void pre_task(void *ctx, int g, int thread)
 {
     (void)thread;
     const pre_job *j = ctx;
     sl_engine *e = j->e;
-    float *x = j->x + (size_t)t * j->k;
+    const int t0 = g * PRE_GROUP, n = j->nt - t0 < PRE_GROUP ? j->nt - t0 : PRE_GROUP;
+    float *x = j->x + (size_t)t0 * j->k;
     if (j->kind == PRE_NORM)
-        rmsnorm(x, j->in + (size_t)t * j->k, j->norm, j->k, e->m->eps);
+        e->k->rmsnorm(x, j->in + (size_t)t0 * j->k, j->norm, j->k, n, e->m->eps);
     else if (j->kind == PRE_SWIGLU)
-        swiglu(x, e->hb2 + (size_t)t * j->k, j->k);
-    if (j->quant)
-        e->k->act_quant(x, e->xq + (size_t)t * e->k->act_bytes(j->k), j->k);
-    else if (j->w8a8)
-        sl_w8a8_act_quant(x, e->xq + (size_t)t * sl_w8a8_act_bytes(j->k), j->k, j->in_scale);
+        e->k->swiglu(x, e->hb2 + (size_t)t0 * j->k, n * j->k);
+    for (int t = t0; t < t0 + n; t++)
+        if (j->quant)
+            e->k->act_quant(j->x + (size_t)t * j->k, j->xq + (size_t)t * e->k->act_bytes(j->k), j->k);
+        else if (j->w8a8)
+            sl_w8a8_act_quant(j->x + (size_t)t * j->k, j->xq + (size_t)t * sl_w8a8_act_bytes(j->k), j->k, j->in_scale);
 }
 
 /* y_i[t][r] = W_i[r] . x[t] for up to three matrices sharing the input
- * pre->x (nt tokens of w[0]->cols floats), prepared by *pre first. */
-static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *const *y, pre_job *pre, int nt)
+ * pre->x (nt tokens of w[0]->cols floats), prepared by *pre first; epi
+ * says what each task does with its rows after (EPI_SWIGLU: w is gate and
+ * up, and quant_out whether down takes block-quantized input). */
+static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *const *y, pre_job *pre, int nt,
+                   epi_kind epi, int quant_out)
 {
-    mm_job j = {.k = e->k, .n_mats = n_mats, .xf = pre->x, .xq = e->xq, .nt = nt};
+    if (!pre->xq)
+        pre->xq = e->xq;
+    mm_job j = {.e = e, .k = e->k, .n_mats = n_mats, .xf = pre->x, .xq = pre->xq, .nt = nt, .epi = epi,
+                .layer = pre->layer, .quant_out = quant_out};
     int quant = 0, total = 0, w8a8 = 0;
     const int threads = sl_pool_threads(e->pool);
     for (int i = 0; i < n_mats; i++) {
@@ -331,20 +358,24 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         j.y[i] = y[i];
         quant |= sl_wtype_quantized(w[i]->wt);
         w8a8 |= w[i]->wt == SL_W_W8A8; /* the model checked: then all are, with one input scale */
-        /* ~4 tasks per thread, rows in multiples of 16 (whole cache lines of y) */
+        /* ~4 tasks per thread, rows in multiples of 16 (whole cache lines of
+         * y), of 32 where the rows are quantized after (whole blocks) */
+        const int align = epi == EPI_SWIGLU ? 32 : 16;
         int c = (w[i]->rows + 4 * threads - 1) / (4 * threads);
-        c = (c + 15) & ~15;
+        c = (c + align - 1) & ~(align - 1);
         j.chunk[i] = c;
-        j.tasks[i] = (w[i]->rows + c - 1) / c;
+        j.tasks[i] = epi == EPI_SWIGLU && i == 1 ? 0 : (w[i]->rows + c - 1) / c; /* up: in gate's tasks */
         total += j.tasks[i];
     }
     pre->e = e;
     pre->k = w[0]->cols;
+    pre->nt = nt;
     pre->quant = quant;
     pre->w8a8 = w8a8;
     pre->in_scale = w[0]->in_scale;
-    if (quant || w8a8 || pre->kind != PRE_NONE) /* one token a task */
-        run_tasks(e, pre_task, pre, nt, (uint64_t)nt * (uint64_t)w[0]->cols * 8);
+    /* a prepared value costs about what 32 multiply-adds do */
+    if (!pre->ready && (quant || w8a8 || pre->kind != PRE_NONE))
+        run_tasks(e, pre_task, pre, (nt + PRE_GROUP - 1) / PRE_GROUP, (uint64_t)nt * (uint64_t)w[0]->cols * 32);
     if (e->tap)
         e->tap(e->tap_ctx, pre->layer, pre->at, pre->x, nt, w[0]->cols);
     uint64_t work = 0;
@@ -356,6 +387,7 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
 typedef struct att_job {
     sl_engine *e;
     int layer;
+    int quant_out; /* quantize each head's output for the wo product (whole blocks) */
 } att_job;
 
 /* One (token, head): scores over the sequence's positions 0..pos, softmax,
@@ -391,11 +423,10 @@ static void att_task(void *ctx, int task, int thread)
     for (int p = 1; p <= pos; p++)
         if (att[p] > max)
             max = att[p];
+    e->k->exp_shift(att, pos + 1, max);
     float sum = 0.0f;
-    for (int p = 0; p <= pos; p++) {
-        att[p] = expf(att[p] - max);
+    for (int p = 0; p <= pos; p++)
         sum += att[p];
-    }
     for (int p = 0; p <= pos; p++)
         att[p] /= sum;
     float *o = e->att_out + (size_t)t * m->dim + (size_t)h * hd;
@@ -403,6 +434,8 @@ static void att_task(void *ctx, int task, int thread)
     for (int p = 0; p <= pos; p += SL_KV_BLOCK)
         e->k->attn_accum(o, att + p, sl_kv_v(&e->kv, seq, j->layer, kvh, p), stride,
                          pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd);
+    if (j->quant_out)
+        e->k->act_quant(o, e->xq + (size_t)t * e->k->act_bytes(m->dim) + e->k->act_bytes(h * hd), hd);
 }
 
 /* One internal step over nt <= bt tokens whose meta is filled in; n_out
@@ -410,29 +443,39 @@ static void att_task(void *ctx, int task, int thread)
 static void step(sl_engine *e, int nt, float *logits, int n_out)
 {
     const sl_model *m = e->m;
-    const int dim = m->dim, kvd = m->kv_dim;
+    const int dim = m->dim;
     for (int t = 0; t < nt; t++)
         sl_dequantize_row(m->tok_embd.type, m->tok_embd.data + (size_t)e->tok_id[t] * m->tok_embd.row_bytes,
                           e->x + (size_t)t * dim, (uint64_t)dim, NULL);
     for (int l = 0; l < m->n_layers; l++) {
         const sl_layer *L = &m->layers[l];
         pre_job pn = {.kind = PRE_NORM, .layer = l, .at = SL_TAP_ATTN_IN, .norm = L->attn_norm, .in = e->x, .x = e->xb};
-        matmul(e, 3, (const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, (float *[]){e->q, e->kk, e->vv}, &pn, nt);
-        rope_job rj = {e, l};
-        run_tasks(e, rope_task, &rj, nt, (uint64_t)nt * (uint64_t)(dim + kvd) * 4);
-        att_job aj = {e, l};
+        const int fuse = !e->unfused;
+        matmul(e, 3, (const sl_wmat *[]){&L->wq, &L->wk, &L->wv}, (float *[]){e->q, e->kk, e->vv}, &pn, nt,
+               fuse ? EPI_QKV : EPI_NONE, 0);
+        for (int t = 0; !fuse && t < nt; t++) { /* what EPI_QKV does, a token at a time */
+            qkv_epilogue(e, l, 0, 0, dim, 1, e->q + (size_t)t * dim, dim, t);
+            qkv_epilogue(e, l, 1, 0, m->kv_dim, 1, e->kk + (size_t)t * m->kv_dim, m->kv_dim, t);
+            qkv_epilogue(e, l, 2, 0, m->kv_dim, 1, e->vv + (size_t)t * m->kv_dim, m->kv_dim, t);
+        }
+        /* a head's output is whole blocks of wo's input when head_dim is a
+         * multiple of 32: each attention task quantizes its own */
+        att_job aj = {e, l, fuse && sl_wtype_quantized(L->wo.wt) && m->head_dim % 32 == 0};
         uint64_t att_work = 0;
         for (int t = 0; t < nt; t++)
             att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
         run_tasks(e, att_task, &aj, nt * m->n_heads, att_work);
-        pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out};
-        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt);
+        pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out, .ready = aj.quant_out};
+        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, EPI_NONE, 0);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
+        const int down_q = fuse && sl_wtype_quantized(L->w_down.wt);
         pre_job pf = {.kind = PRE_NORM, .layer = l, .at = SL_TAP_FFN_IN, .norm = L->ffn_norm, .in = e->x, .x = e->xb};
-        matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, &pf, nt);
-        pre_job ps = {.kind = PRE_SWIGLU, .layer = l, .at = SL_TAP_DOWN_IN, .x = e->hb};
-        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, &ps, nt);
+        matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, &pf, nt,
+               fuse ? EPI_SWIGLU : EPI_NONE, down_q);
+        pre_job ps = {.kind = fuse ? PRE_NONE : PRE_SWIGLU, .layer = l, .at = SL_TAP_DOWN_IN, .x = e->hb, .xq = e->xq2,
+                      .ready = down_q};
+        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, &ps, nt, EPI_NONE, 0);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
             e->x[i] += e->xb[i];
     }
@@ -442,9 +485,9 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
     int r = 0;
     for (int t = 0; t < nt; t++)
         if (e->tok_out[t])
-            rmsnorm(e->xb + (size_t)r++ * dim, e->x + (size_t)t * dim, m->out_norm, dim, m->eps);
+            e->k->rmsnorm(e->xb + (size_t)r++ * dim, e->x + (size_t)t * dim, m->out_norm, dim, 1, m->eps);
     pre_job po = {.kind = PRE_NONE, .layer = m->n_layers, .at = SL_TAP_OUT_IN, .x = e->xb};
-    matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, &po, n_out);
+    matmul(e, 1, (const sl_wmat *[]){&m->output}, (float *[]){logits}, &po, n_out, EPI_NONE, 0);
 }
 
 sl_status sl_engine_forward(sl_engine *e, const sl_chunk *c, int n, float *logits, sl_err *err)

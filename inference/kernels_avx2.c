@@ -368,4 +368,7 @@ const sl_kernels sl_kernels_avx2 = {
     .act_quant = sl_act_quant_blocks,
     .attn_scores = attn_scores,
     .attn_accum = attn_accum,
+    .rmsnorm = sl_rmsnorm_avx2,
+    .swiglu = sl_swiglu_avx2,
+    .exp_shift = sl_exp_shift_avx2,
 };

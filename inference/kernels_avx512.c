@@ -924,6 +924,9 @@ const sl_kernels sl_kernels_avx512 = {
     .act_quant = act_quant,
     .attn_scores = attn_scores,
     .attn_accum = attn_accum,
+    .rmsnorm = sl_rmsnorm_avx2,
+    .swiglu = sl_swiglu_avx2,
+    .exp_shift = sl_exp_shift_avx2,
 };
 
 /* AVX-512 with AMX-INT8 for the int8 products of several tokens (the
@@ -941,4 +944,7 @@ const sl_kernels sl_kernels_amx = {
     .act_quant = act_quant,
     .attn_scores = attn_scores,
     .attn_accum = attn_accum,
+    .rmsnorm = sl_rmsnorm_avx2,
+    .swiglu = sl_swiglu_avx2,
+    .exp_shift = sl_exp_shift_avx2,
 };

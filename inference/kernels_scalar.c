@@ -295,4 +295,7 @@ const sl_kernels sl_kernels_scalar = {
     .act_quant = sl_act_quant_blocks,
     .attn_scores = attn_scores,
     .attn_accum = attn_accum,
+    .rmsnorm = sl_rmsnorm_scalar,
+    .swiglu = sl_swiglu_scalar,
+    .exp_shift = sl_exp_shift_scalar,
 };

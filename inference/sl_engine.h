@@ -25,6 +25,9 @@ typedef struct sl_engine_cfg {
     int ctx;              /* positions per sequence (0: the model's context length) */
     int pin;              /* pin threads to the plan's cores (workers always try when >0) */
     int dp_cores;         /* cores kept off the plan for a data plane */
+    int unfused;          /* run each step as its own pass (RoPE and the KV write, SwiGLU, quantizing a
+                             product's input) instead of in the tasks of the product or attention
+                             before it: the same bits, slower; for tests and A/B timing */
 } sl_engine_cfg;
 
 typedef struct sl_engine sl_engine;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sl_error.h"
+#include "sl_vmath.h"
 
 /* Levels in order; AMX is AVX-512 (VNNI) plus AMX-INT8 tiles for the int8
  * products of several tokens, with the same bits as AVX-512. */
@@ -57,6 +58,10 @@ typedef struct sl_kernels {
      * o += sum_p att[p] * v_p, positions in order. */
     void (*attn_scores)(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out);
     void (*attn_accum)(float *o, const float *att, const float *v, size_t stride, int n_pos, int hd);
+    /* element-wise steps, the same bits at every level (sl_vmath.h) */
+    sl_rmsnorm_fn rmsnorm;
+    sl_swiglu_fn swiglu;
+    sl_exp_shift_fn exp_shift;
 } sl_kernels;
 
 /* Kernels of an ISA level, or NULL where this CPU lacks the instructions. */

@@ -19,8 +19,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sluice bench IMAGE [--threads T] [--isa ISA] [--prompt N] [--gen N] [--seqs 1,4,16,64]\n"
-               "                    [--reps R] [--bw-mib M] [--json]\n"
-               "  Each level runs R times (default 3); the medians are reported.\n");
+               "                    [--reps R] [--bw-mib M] [--unfused] [--json]\n"
+               "  Each level runs R times (default 3); the medians are reported.\n"
+               "  --unfused runs RoPE, SwiGLU and activation quantization as passes of\n"
+               "  their own (the same results), to measure what fusing them gains.\n");
 }
 
 /* The build machine kind reads ~28.5 GB/s with 2 threads
@@ -154,13 +156,13 @@ static int run_level(sl_engine *e, const sl_model *m, int n, int prompt, int gen
 
 int sl_cmd_bench(int argc, char **argv)
 {
-    enum { O_ISA = 256, O_PROMPT, O_GEN, O_SEQS, O_BW, O_JSON, O_REPS };
+    enum { O_ISA = 256, O_PROMPT, O_GEN, O_SEQS, O_BW, O_JSON, O_REPS, O_UNFUSED };
     static const struct option opts[] = {
         {"threads", required_argument, 0, 'T'}, {"isa", required_argument, 0, O_ISA},
         {"prompt", required_argument, 0, O_PROMPT}, {"gen", required_argument, 0, O_GEN},
         {"seqs", required_argument, 0, O_SEQS}, {"bw-mib", required_argument, 0, O_BW},
         {"json", no_argument, 0, O_JSON},       {"reps", required_argument, 0, O_REPS},
-        {"help", no_argument, 0, 'h'},
+        {"unfused", no_argument, 0, O_UNFUSED}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     long long prompt = 32, gen = 32, bw_mib = 1024, reps = 3, v;
     int json = 0, c, levels[16] = {1, 4, 16, 64}, n_levels = 4;
@@ -170,6 +172,7 @@ int sl_cmd_bench(int argc, char **argv)
         switch (c) {
         case 'T': if (sl_cli_int("--threads", optarg, 1, 1024, &v)) return SL_EXIT_ERROR; ec.n_threads = (int)v; break;
         case O_ISA: if (sl_cli_isa(optarg, &ec.isa)) return SL_EXIT_ERROR; break;
+        case O_UNFUSED: ec.unfused = 1; break;
         case O_PROMPT: if (sl_cli_int("--prompt", optarg, 1, 4096, &prompt)) return SL_EXIT_ERROR; break;
         case O_GEN: if (sl_cli_int("--gen", optarg, 1, 4096, &gen)) return SL_EXIT_ERROR; break;
         case O_REPS: if (sl_cli_int("--reps", optarg, 1, 100, &reps)) return SL_EXIT_ERROR; break;
@@ -255,6 +258,7 @@ int sl_cmd_bench(int argc, char **argv)
         json_object_object_add(o, "threads", json_object_new_int(threads));
         json_object_object_add(o, "pinned_threads", json_object_new_int(sl_engine_pinned(e)));
         json_object_object_add(o, "isa", json_object_new_string(k->name));
+        json_object_object_add(o, "fused", json_object_new_boolean(!ec.unfused));
         json_object_object_add(o, "cpu_features", json_object_new_string(sl_cpu_features()));
         json_object *ka = json_object_new_array();
         for (int t = 0; t < SL_W_COUNT; t++)
