@@ -1,9 +1,9 @@
 /* awq.c - AWQ's scale search (sl_awq.h). */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_blas.h"
 #include "sl_awq.h"
 #include "sl_grid.h"
 #include "sl_types.h"
@@ -32,6 +32,9 @@ sl_status sl_awq_search(uint32_t type, const float *const *W, const int *rows, i
 {
     if (!slot || slot->k != k || slot->n == 0 || slot->n_sample == 0)
         return sl_err_set(err, SL_EINVAL, "AWQ needs calibration inputs of width %d", k);
+    const sl_blas_fns *L = sl_blas(err);
+    if (!L)
+        return SL_EUNSUPPORTED;
     int max_rows = 0;
     for (int i = 0; i < n_mats; i++)
         max_rows = rows[i] > max_rows ? rows[i] : max_rows;
@@ -44,7 +47,7 @@ sl_status sl_awq_search(uint32_t type, const float *const *W, const int *rows, i
     /* the reference output energy, for a relative error */
     double ref = 0.0;
     for (int i = 0; i < n_mats && !st; i++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows[i], ns, k, 1.0f, W[i], k, slot->sample, k, 0.0f, y,
+        L->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows[i], ns, k, 1.0f, W[i], k, slot->sample, k, 0.0f, y,
                     ns);
         for (size_t t = 0; t < (size_t)rows[i] * (size_t)ns; t++)
             ref += (double)y[t] * y[t];
@@ -76,7 +79,7 @@ sl_status sl_awq_search(uint32_t type, const float *const *W, const int *rows, i
                 wq[t] = wq[t] / s[t % (size_t)k] - W[i][t];
             if (st)
                 break;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows[i], ns, k, 1.0f, wq, k, slot->sample, k, 0.0f, y,
+            L->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows[i], ns, k, 1.0f, wq, k, slot->sample, k, 0.0f, y,
                         ns);
             for (size_t t = 0; t < (size_t)rows[i] * (size_t)ns; t++)
                 e += (double)y[t] * y[t];

@@ -1,9 +1,9 @@
 /* calib.c - calibration statistics (sl_calib.h). */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_blas.h"
 #include "sl_calib.h"
 
 const sl_linear_role sl_linear_roles[SL_LINEAR_ROLES] = {
@@ -33,7 +33,7 @@ static void calib_tap(void *ctx, int layer, sl_tap_point at, const float *x, int
     }
     if (c->gram) {
         /* H += X^T X (upper triangle; the lower is filled at the end) */
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, k, nt, 1.0f, x, k, 1.0f, s->H, k);
+        sl_blas(NULL)->ssyrk(CblasRowMajor, CblasUpper, CblasTrans, k, nt, 1.0f, x, k, 1.0f, s->H, k);
         for (int t = 0; t < nt; t++) {
             const float *xt = x + (size_t)t * (size_t)k;
             for (int i = 0; i < k; i++) {
@@ -66,6 +66,8 @@ sl_status sl_calib_run(sl_engine *e, const sl_eval_seq *seqs, int n_seqs, int l0
                        sl_calib **out, sl_err *err)
 {
     *out = NULL;
+    if (gram && !sl_blas(err)) /* loaded here, so the tap's calls find it */
+        return SL_EUNSUPPORTED;
     const sl_model *m = sl_engine_model(e);
     sl_calib *c = calloc(1, sizeof *c);
     if (!c)

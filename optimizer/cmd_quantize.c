@@ -7,7 +7,6 @@
  * every token); a recipe overrides any of it per tensor name.  GPTQ and AWQ
  * apply to the linear layers, whose inputs the calibration measures;
  * anything else is quantized by RTN, and every such choice is reported. */
-#include <cblas.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -18,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "sl_blas.h"
 #include "sl_awq.h"
 #include "sl_checksum.h"
 #include "sl_calib.h"
@@ -620,7 +620,8 @@ static int calib_seqs(const sl_model *m, const char *path, char *split, int ctx,
  * OPENBLAS_CORETYPE set; done once, and only where AVX-512 is there. */
 static void openblas_kernels(char **argv)
 {
-    const char *core = openblas_get_corename();
+    const sl_blas_fns *blas = sl_blas(NULL); /* this command is the one that loads it */
+    const char *core = blas ? blas->corename() : NULL;
     if (getenv("OPENBLAS_CORETYPE") || !core || strcasecmp(core, "prescott") != 0 ||
         !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw"))
         return;

@@ -1,10 +1,9 @@
 /* gptq.c - GPTQ quantization of one matrix (sl_gptq.h). */
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_blas.h"
 #include "sl_gptq.h"
 #include "sl_grid.h"
 #include "sl_types.h"
@@ -12,16 +11,16 @@
 /* U = the upper Cholesky factor of H^-1, in place over H (the lower part
  * is left as garbage).  LAPACK's factorizations; false when H is not
  * positive definite. */
-static bool inverse_cholesky_upper(float *H, int k)
+static bool inverse_cholesky_upper(const sl_blas_fns *L, float *H, int k)
 {
-    if (LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'L', k, H, k) != 0)
+    if (L->spotrf(LAPACK_ROW_MAJOR, 'L', k, H, k) != 0)
         return false;
-    if (LAPACKE_spotri(LAPACK_ROW_MAJOR, 'L', k, H, k) != 0)
+    if (L->spotri(LAPACK_ROW_MAJOR, 'L', k, H, k) != 0)
         return false;
     for (int i = 0; i < k; i++) /* spotri fills one triangle */
         for (int j = i + 1; j < k; j++)
             H[(size_t)i * k + j] = H[(size_t)j * k + i];
-    return LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'U', k, H, k) == 0;
+    return L->spotrf(LAPACK_ROW_MAJOR, 'U', k, H, k) == 0;
 }
 
 static int by_diag_desc(const void *a, const void *b, void *ctx)
@@ -37,6 +36,9 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
     const int span = sl_grid_span(type), sub = sl_grid_sub(type);
     if (!span || k % span || rows <= 0)
         return sl_err_set(err, SL_EUNSUPPORTED, "GPTQ needs a type with grids and rows of whole blocks (%d)", span);
+    const sl_blas_fns *L = sl_blas(err);
+    if (!L)
+        return SL_EUNSUPPORTED;
     const float damp = o && o->damp > 0 ? o->damp : 0.01f;
     const int B = o && o->block > 0 ? o->block : 128;
     const bool act = o && o->act_order;
@@ -95,7 +97,7 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
         const float lambda = (float)(damp * pow(10.0, tries) * (mean > 0 ? mean : 1.0));
         for (int j = 0; j < k; j++)
             H[(size_t)j * k + j] += lambda;
-        ok = inverse_cholesky_upper(H, k);
+        ok = inverse_cholesky_upper(L, H, k);
     }
     if (!st && !ok)
         st = sl_err_set(err, SL_ERANGE, "the input Hessian (k = %d) stays singular with damping up to 1000x", k);
@@ -123,7 +125,7 @@ sl_status sl_gptq_quantize(uint32_t type, float *W, int rows, int k, float *H, c
             }
         }
         if (!st && i2 < k) /* the block's errors onto every later column at once */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, k - i2, w, -1.0f, E, w,
+            L->sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, k - i2, w, -1.0f, E, w,
                         U + (size_t)i1 * k + i2, k, 1.0f, W + i2, k);
     }
     const sl_type_traits *tt = sl_type_get(type);
@@ -151,8 +153,9 @@ void sl_output_error_parts(const float *W, const float *Wq, int rows, int k, con
      * per matrix product: (D H) . D summed */
     const int br = rows < ERR_ROWS ? rows : ERR_ROWS;
     float *d = malloc(sizeof(float) * (size_t)br * (size_t)k), *dh = malloc(sizeof(float) * (size_t)br * (size_t)k);
+    const sl_blas_fns *L = sl_blas(NULL); /* loaded by the calibration that made H */
     *num = *den = 0.0;
-    if (!d || !dh) {
+    if (!d || !dh || !L) {
         free(d);
         free(dh);
         *num = NAN;
@@ -164,7 +167,7 @@ void sl_output_error_parts(const float *W, const float *Wq, int rows, int k, con
         for (int pass = 0; pass < 2; pass++) {
             for (size_t i = 0; i < cnt; i++)
                 d[i] = pass ? W[off + i] : Wq[off + i] - W[off + i];
-            cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, n, k, 1.0f, H, k, d, k, 0.0f, dh, k);
+            L->ssymm(CblasRowMajor, CblasRight, CblasUpper, n, k, 1.0f, H, k, d, k, 0.0f, dh, k);
             double s = 0.0;
             for (size_t i = 0; i < cnt; i++)
                 s += (double)d[i] * dh[i];

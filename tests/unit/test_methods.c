@@ -4,11 +4,13 @@
  * values it decided. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sl_awq.h"
 #include "sl_calib.h"
+#include "sl_blas.h"
 #include "sl_gptq.h"
 #include "sl_grid.h"
 #include "sl_types.h"
@@ -212,4 +214,30 @@ Test(methods, awq_search_finds_the_loud_channels)
     cr_assert_leq(e, e0, "the search includes alpha 0 (plain RTN)");
     cr_assert_gt(alpha, 0.0f, "loud channels should pull alpha above 0");
     cr_assert_gt(s[3], s[4], "channel 3 is loud, 4 is not");
+}
+
+static int maps_has(const char *lib)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        found |= strstr(line, lib) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* OpenBLAS's threads spin on the engine's cores for a while after it
+ * loads: nothing but an optimizer method may load it (sl_blas.h). */
+Test(methods, blas_loads_only_when_a_method_needs_it)
+{
+    cr_assert(!maps_has("libopenblas"), "OpenBLAS is mapped before any method ran");
+    sl_err err = {0};
+    const sl_blas_fns *b = sl_blas(&err);
+    cr_assert_not_null(b, "%s", err.msg);
+    cr_assert(maps_has("libopenblas"));
+    float a[4] = {2, 1, 1, 3}, x[2] = {1, 1}, y[2] = {0, 0}; /* [2 1; 1 3] [1 1]^T = [3 4]^T */
+    b->sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 1, 2, 1.0f, a, 2, x, 1, 0.0f, y, 1);
+    cr_assert(y[0] == 3.0f && y[1] == 4.0f, "%g %g", (double)y[0], (double)y[1]);
 }
