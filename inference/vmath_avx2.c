@@ -47,6 +47,12 @@ INLINE __m256 expf8(__m256 x)
     return y;
 }
 
+/* lanes below m of a tail: maskload reads nothing past them */
+INLINE __m256i tail_mask(int m)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 void sl_swiglu_avx2(float *h, const float *h2, int n)
 {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
@@ -56,7 +62,12 @@ void sl_swiglu_avx2(float *h, const float *h2, int n)
         const __m256 g = _mm256_div_ps(one, _mm256_add_ps(one, expf8(_mm256_xor_ps(v, sign))));
         _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(v, g), _mm256_loadu_ps(h2 + i)));
     }
-    sl_swiglu_scalar(h + i, h2 + i, n - i);
+    if (i < n) { /* the lanes past n compute on zeros and are not stored */
+        const __m256i m = tail_mask(n - i);
+        const __m256 v = _mm256_maskload_ps(h + i, m);
+        const __m256 g = _mm256_div_ps(one, _mm256_add_ps(one, expf8(_mm256_xor_ps(v, sign))));
+        _mm256_maskstore_ps(h + i, m, _mm256_mul_ps(_mm256_mul_ps(v, g), _mm256_maskload_ps(h2 + i, m)));
+    }
 }
 
 void sl_exp_shift_avx2(float *a, int n, float shift)
@@ -65,7 +76,10 @@ void sl_exp_shift_avx2(float *a, int n, float shift)
     int i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(a + i, expf8(_mm256_sub_ps(_mm256_loadu_ps(a + i), s)));
-    sl_exp_shift_scalar(a + i, n - i, shift);
+    if (i < n) {
+        const __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(a + i, m, expf8(_mm256_sub_ps(_mm256_maskload_ps(a + i, m), s)));
+    }
 }
 
 void sl_rmsnorm_avx2(float *o, const float *x, const float *w, int n, int nt, float eps)
