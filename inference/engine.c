@@ -197,13 +197,15 @@ static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r
         const int pos = e->tok_pos[t0 + t], seq = e->tok_seq[t0 + t];
         if (which < 2) {
             const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
-            for (int r = r0; r < r1; r += 2) {
-                const int j = (r % hd) / 2;
-                if (j >= half)
-                    continue;
-                const float v0 = v[r], v1 = v[r + 1];
-                v[r] = v0 * c[j] - v1 * s[j];
-                v[r + 1] = v0 * s[j] + v1 * c[j];
+            for (int r = r0; r < r1;) { /* a head's part at a time: its first n_rot dims turn */
+                const int head = r - r % hd, end = head + hd < r1 ? head + hd : r1;
+                const int stop = head + 2 * half < end ? head + 2 * half : end;
+                for (int j = (r - head) / 2; r < stop; r += 2, j++) {
+                    const float v0 = v[r], v1 = v[r + 1];
+                    v[r] = v0 * c[j] - v1 * s[j];
+                    v[r + 1] = v0 * s[j] + v1 * c[j];
+                }
+                r = end;
             }
         }
         for (int r = r0; which > 0 && r < r1;) {
