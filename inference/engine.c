@@ -408,12 +408,17 @@ static void att_task(void *ctx, int task, int thread)
     const float scale = sqrtf((float)hd);
     const size_t stride = (size_t)hd; /* a KV block's positions of one head are consecutive */
     const size_t blk_bytes = sizeof(float) * SL_KV_BLOCK * (size_t)hd;
+    const size_t kick = blk_bytes < 256 ? blk_bytes : 256;
     for (int p = 0; p <= pos; p += SL_KV_BLOCK) {
-        /* The cache is read once per step, mostly from memory: ask for the
-         * next key block and this value block while the scores are made. */
+        /* The cache is read once per step, mostly from memory, a 4 KiB run
+         * (one page) per block.  The hardware streamer reads a run well but
+         * starts cold on each page: touching the first lines of the next
+         * key run and this value run starts it early.  Prefetching whole
+         * runs measured no better: each prefetch holds one of the core's
+         * few fill buffers, which the streamer does not need. */
         const char *vk = (const char *)sl_kv_v(&e->kv, seq, j->layer, kvh, p);
         const char *nk = p + SL_KV_BLOCK <= pos ? (const char *)sl_kv_k(&e->kv, seq, j->layer, kvh, p + SL_KV_BLOCK) : NULL;
-        for (size_t off = 0; off < blk_bytes; off += 64) {
+        for (size_t off = 0; off < kick; off += 64) {
             __builtin_prefetch(vk + off);
             if (nk)
                 __builtin_prefetch(nk + off);
