@@ -50,7 +50,10 @@ typedef struct sl_kernels {
     const char *gemm_name[SL_W_COUNT]; /* e.g. "avx512-vnni q8_0 x q8" */
     /* Quantized activations in the layout this level's int8 kernels read:
      * bytes for one token of k values, and the quantizer.  The values are
-     * always sl_quantize_act's; only their arrangement differs. */
+     * always sl_quantize_act's; only their arrangement differs.  Blocks of
+     * 32 values stand alone: block b depends on x[32b..32b+31] only and
+     * sits at act_bytes(32 * b), so a slice of a row can be quantized by
+     * itself (the engine's attention and gate/up tasks do). */
     size_t (*act_bytes)(int k);
     void (*act_quant)(const float *x, void *out, int k);
     /* Attention over one head and n_pos consecutive cached positions (rows
