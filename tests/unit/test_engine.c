@@ -300,7 +300,7 @@ Test(engine, batch_chunk_thread_invariance_quantized, .timeout = 300)
 Test(engine, fused_steps_match_unfused_bit_for_bit, .timeout = 300)
 {
     char *dir = test_tmpdir();
-    const uint32_t types[] = {SL_TYPE_Q8_0, SL_TYPE_Q4_0};
+    const uint32_t types[] = {SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_IQ4_NL};
     int32_t *toks[16];
     int len[16];
     for (int i = 0; i < 16; i++) {
