@@ -29,14 +29,20 @@ static ref_seq refs[3] = {
     {"reference/stories260K_t0_default_empty_prompt.ids", "", {0}, {0}, 0, 0},
 };
 
-static sl_engine *engine(const sl_model *m, int isa, int threads, int max_seqs)
+/* with unfused, the element-wise steps run as passes of their own */
+static sl_engine *engine_ex(const sl_model *m, int isa, int threads, int max_seqs, int unfused)
 {
     sl_engine_cfg c = {.n_threads = threads, .isa = isa, .max_seqs = max_seqs, .ctx = 512,
-                       .kv_blocks = max_seqs * sl_kv_blocks_for(512), .max_batch_tokens = 64};
+                       .kv_blocks = max_seqs * sl_kv_blocks_for(512), .max_batch_tokens = 64, .unfused = unfused};
     sl_engine *e;
     sl_err err = {0};
     cr_assert_eq(sl_engine_create(m, &c, &e, &err), SL_OK, "%s", err.msg);
     return e;
+}
+
+static sl_engine *engine(const sl_model *m, int isa, int threads, int max_seqs)
+{
+    return engine_ex(m, isa, threads, max_seqs, 0);
 }
 
 /* Greedy continuation of ref's prompt to ref's length; every id must match. */
@@ -227,11 +233,9 @@ static void mixed(sl_engine *e, int n_seq, int32_t **toks, const int *len, float
     free(lg);
 }
 
-static void invariance(const char *image)
+/* 16 prompts of 5 to 44 tokens: BOS, then random ids */
+static void random_prompts(int32_t *toks[16], int len[16])
 {
-    sl_model *m = test_open_model(image);
-    int32_t *toks[16];
-    int len[16];
     for (int i = 0; i < 16; i++) {
         len[i] = 5 + (i * 7) % 40;
         toks[i] = malloc(sizeof(int32_t) * len[i]);
@@ -239,6 +243,14 @@ static void invariance(const char *image)
         for (int j = 1; j < len[i]; j++)
             toks[i][j] = rtok();
     }
+}
+
+static void invariance(const char *image)
+{
+    sl_model *m = test_open_model(image);
+    int32_t *toks[16];
+    int len[16];
+    random_prompts(toks, len);
     for (int isa = 0; isa < SL_ISA_COUNT; isa++) {
         if (!sl_kernels_for((sl_isa)isa))
             continue;
@@ -303,13 +315,7 @@ Test(engine, fused_steps_match_unfused_bit_for_bit, .timeout = 300)
     const uint32_t types[] = {SL_TYPE_Q8_0, SL_TYPE_Q4_0, SL_TYPE_IQ4_NL};
     int32_t *toks[16];
     int len[16];
-    for (int i = 0; i < 16; i++) {
-        len[i] = 5 + (i * 7) % 40;
-        toks[i] = malloc(sizeof(int32_t) * len[i]);
-        toks[i][0] = 1;
-        for (int j = 1; j < len[i]; j++)
-            toks[i][j] = rtok();
-    }
+    random_prompts(toks, len);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         sl_model_src src;
         sl_err err = {0};
@@ -324,16 +330,7 @@ Test(engine, fused_steps_match_unfused_bit_for_bit, .timeout = 300)
         for (int isa = 0; isa < SL_ISA_COUNT; isa++) {
             if (!sl_kernels_for((sl_isa)isa))
                 continue;
-            sl_engine *ef[2], *eu;
-            for (int th = 0; th < 2; th++) {
-                sl_engine_cfg c = {.n_threads = th + 1, .isa = isa, .max_seqs = 16, .ctx = 512,
-                                   .kv_blocks = 16 * sl_kv_blocks_for(512), .max_batch_tokens = 64};
-                cr_assert_eq(sl_engine_create(m, &c, &ef[th], &err), SL_OK, "%s", err.msg);
-                if (th == 1) {
-                    c.unfused = 1;
-                    cr_assert_eq(sl_engine_create(m, &c, &eu, &err), SL_OK, "%s", err.msg);
-                }
-            }
+            sl_engine *ef[2] = {engine(m, isa, 1, 16), engine(m, isa, 2, 16)}, *eu = engine_ex(m, isa, 2, 16, 1);
             float *solo[16];
             for (int i = 0; i < 16; i++) {
                 solo[i] = alone(eu, toks[i], len[i]);
