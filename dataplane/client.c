@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sl_client.h"
+#include "sl_grow.h"
 
 #define STASH 64      /* UDP replies held while an earlier one is missing */
 #define QUIET_MS 200  /* no progress for this long: ask again */
@@ -262,7 +263,8 @@ typedef struct answer {
     char *text;
     size_t len, cap;
     uint32_t *ids;
-    int n, cap_ids, oom;
+    size_t ids_bytes; /* capacity of ids */
+    int n, oom;
 } answer;
 
 static void gather(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
@@ -270,31 +272,14 @@ static void gather(void *ctx, const uint32_t *ids, int n, const char *text, size
     answer *a = ctx;
     if (a->oom)
         return;
-    if (a->len + len + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap : 1024;
-        while (cap < a->len + len + 1)
-            cap *= 2;
-        char *p = realloc(a->text, cap);
-        if (!p) {
-            a->oom = 1;
-            return;
-        }
-        a->text = p, a->cap = cap;
+    if (sl_grow((void **)&a->text, &a->cap, a->len + len + 1, 1024) ||
+        sl_grow((void **)&a->ids, &a->ids_bytes, sizeof *a->ids * ((size_t)a->n + (size_t)n), 1024)) {
+        a->oom = 1;
+        return;
     }
     memcpy(a->text + a->len, text, len);
     a->len += len;
     a->text[a->len] = 0;
-    if (a->n + n > a->cap_ids) {
-        int cap = a->cap_ids ? a->cap_ids : 256;
-        while (cap < a->n + n)
-            cap *= 2;
-        uint32_t *p = realloc(a->ids, sizeof *p * (size_t)cap);
-        if (!p) {
-            a->oom = 1;
-            return;
-        }
-        a->ids = p, a->cap_ids = cap;
-    }
     memcpy(a->ids + a->n, ids, sizeof *ids * (size_t)n);
     a->n += n;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "sl_grow.h"
 #include "sl_metrics.h"
 
 const double sl_hist_seconds[SL_HIST_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -39,15 +40,8 @@ void sl_tb_printf(sl_text_buf *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
+        if (sl_grow((void **)&b->p, &b->cap, b->len + (size_t)n + 1, 4096))
             b->oom = 1;
-            return;
-        }
-        b->p = p, b->cap = cap;
     }
 }
 

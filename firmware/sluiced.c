@@ -32,6 +32,7 @@
 #endif
 
 #include "sl_engine.h"
+#include "sl_grow.h"
 #include "sl_mac.h"
 #include "sl_metrics.h"
 #include "sl_mgmt.h"
@@ -223,16 +224,9 @@ static void send_to(server *sv, req *r, int ci, const struct sockaddr_in6 *addr,
             conn_close(sv, ci);
             return;
         }
-        if (n && c->out_len + n > c->out_cap) {
-            size_t cap = c->out_cap ? c->out_cap : 65536;
-            while (cap < c->out_len + n)
-                cap *= 2;
-            uint8_t *p = realloc(c->out, cap);
-            if (!p) {
-                conn_close(sv, ci);
-                return;
-            }
-            c->out = p, c->out_cap = cap;
+        if (n && sl_grow((void **)&c->out, &c->out_cap, c->out_len + n, 65536)) {
+            conn_close(sv, ci);
+            return;
         }
         if (n)
             memcpy(c->out + c->out_len, msg, n);

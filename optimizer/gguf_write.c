@@ -5,6 +5,7 @@
 
 #include "sl_checksum.h"
 #include "sl_file.h"
+#include "sl_grow.h"
 #include "sl_types.h"
 
 #define CHECKSUM_KEY "sluice.content_checksum"
@@ -44,17 +45,9 @@ static void put(buf *b, const void *src, size_t n)
 {
     if (b->oom)
         return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    if (sl_grow((void **)&b->p, &b->cap, b->n + n, 64)) {
+        b->oom = true;
+        return;
     }
     memcpy(b->p + b->n, src, n);
     b->n += n;

@@ -3,9 +3,12 @@
 #include <criterion/criterion.h>
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sl_gguf.h"
+#include "sl_grow.h"
 #include "sl_types.h"
 #include "test_support.h"
 
@@ -310,4 +313,25 @@ Test(types, table_matches_ggml_block_sizes)
     cr_assert_null(sl_type_get(4), "ids 4 and 5 were removed from ggml");
     uint64_t b;
     cr_assert_eq(sl_type_row_bytes(SL_TYPE_Q8_0, UINT64_MAX - 31, &b, NULL), SL_ERANGE);
+}
+
+/* sl_grow (common/sl_grow.h), which the writers and the network buffers
+ * share: doubling from `first`, nothing done when there is room, and a
+ * size that would overflow refused with the buffer left as it was. */
+Test(types, grow_doubles_and_refuses_overflow)
+{
+    void *p = NULL;
+    size_t cap = 0;
+    cr_assert_eq(sl_grow(&p, &cap, 10, 64), 0);
+    cr_assert_eq(cap, 64);
+    void *was = p;
+    cr_assert_eq(sl_grow(&p, &cap, 64, 64), 0);
+    cr_assert(p == was && cap == 64, "room enough: untouched");
+    cr_assert_eq(sl_grow(&p, &cap, 300, 64), 0);
+    cr_assert_eq(cap, 512);
+    memset(p, 7, 300);
+    cr_assert_eq(sl_grow(&p, &cap, SIZE_MAX, 64), -1);
+    cr_assert_eq(cap, 512);
+    cr_assert_eq(((unsigned char *)p)[299], 7);
+    free(p);
 }
