@@ -804,38 +804,136 @@ static uint8_t *amx_scratch(size_t bytes)
     return (uint8_t *)s + 64;
 }
 
-/* Block b's product of A tile AT (weights) and B tile BT (tokens) into C
- * tile CT. */
-#define AMXB_ISSUE(CT, AT, BT, b)                                                                                      \
+/* v[i] lane j <- v[j] lane i: pairs of rows interleaved, then pairs of
+ * pairs, then the 128-bit lanes twice. */
+INLINE void transpose16x16_ps(__m512 v[16])
+{
+    __m512 t[16];
+    _Pragma("GCC unroll 8") for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    _Pragma("GCC unroll 4") for (int i = 0; i < 16; i += 4) { /* v[i + m] lane 4L + q: column 4L + m, row i + q */
+        v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        v[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++) {
+        const __m512 a = _mm512_shuffle_f32x4(v[m], v[4 + m], 0x88), b = _mm512_shuffle_f32x4(v[m], v[4 + m], 0xdd);
+        const __m512 c = _mm512_shuffle_f32x4(v[8 + m], v[12 + m], 0x88);
+        const __m512 d = _mm512_shuffle_f32x4(v[8 + m], v[12 + m], 0xdd);
+        t[m] = _mm512_shuffle_f32x4(a, c, 0x88);
+        t[8 + m] = _mm512_shuffle_f32x4(a, c, 0xdd);
+        t[4 + m] = _mm512_shuffle_f32x4(b, d, 0x88);
+        t[12 + m] = _mm512_shuffle_f32x4(b, d, 0xdd);
+    }
+    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) v[i] = t[i];
+}
+
+/* The next product in issue order (block ib of the group at iwq) into
+ * C tile CT, with A tile AT (weights) and B tile BT (tokens). */
+#define AMXQ_ISSUE(CT, AT, BT)                                                                                         \
     do {                                                                                                               \
-        _tile_loadd(AT, wq + (size_t)(b) * sizeof(sl_block_q8_0), (long)row_bytes);                                    \
-        _tile_loadd(BT, pk + (size_t)(b) * 512, 64);                                                                   \
+        _tile_loadd(AT, iwq + (size_t)ib * sizeof(sl_block_q8_0), (long)row_bytes);                                    \
+        _tile_loadd(BT, pk + (size_t)ib * 512, 64);                                                                    \
         _tile_zero(CT);                                                                                                \
         _tile_dpbssd(CT, AT, BT);                                                                                      \
+        if (++ib == nb) {                                                                                              \
+            ib = 0;                                                                                                    \
+            iwq += 16 * row_bytes;                                                                                     \
+        }                                                                                                              \
     } while (0)
 
-#define AMXB_SCALE(b, CB)                                                                                              \
+/* Block sb of the group at srow, whose sums are in CB, into the rows'
+ * accumulators. */
+#define AMXQ_SCALE(CB)                                                                                                 \
     do {                                                                                                               \
         _Alignas(64) float dw[16];                                                                                     \
-        _mm512_store_ps(dw, halves_lo(gather_dw(vidx, rows0, (size_t)(b) * sizeof(sl_block_q8_0))));                   \
+        _mm512_store_ps(dw, halves_lo(gather_dw(vidx, srow, (size_t)sb * sizeof(sl_block_q8_0))));                     \
         /* reloaded: each row's scale is then a broadcast from memory (a load \
          * port) instead of two shuffles on the port the arithmetic needs */   \
         __asm__ volatile("" : : "m"(dw) : "memory");                                                                   \
-        const __m512 dx = _mm512_load_ps((const float *)(const void *)(pdx + (size_t)(b) * 64));                       \
+        const __m512 dx = _mm512_load_ps((const float *)(const void *)(pdx + (size_t)sb * 64));                        \
         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                          \
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(CB[r])),                                     \
                                      _mm512_mul_ps(_mm512_set1_ps(dw[r]), dx), acc[r]);                                \
     } while (0)
 
-/* Block b, whose sums are in C tile CS, is scaled; block b + 3 is issued
- * into C tile CI with A tile AI and B tile BI. */
-#define AMXB_STEP(b, CS, CI, AI, BI)                                                                                   \
+/* One product, in flight since three steps before, is scaled from C tile
+ * CS; the product three ahead is issued into C tile CI.  A group's last
+ * block writes its rows out and clears the accumulators. */
+#define AMXQ_STEP(CS, CI, AI, BI)                                                                                      \
     do {                                                                                                               \
-        if ((b) + 3 < nb)                                                                                              \
-            AMXB_ISSUE(CI, AI, BI, (b) + 3);                                                                           \
         _tile_stored(CS, cb[CS], 64);                                                                                  \
-        AMXB_SCALE(b, cb[CS]);                                                                                         \
+        if (issued < total) {                                                                                          \
+            AMXQ_ISSUE(CI, AI, BI);                                                                                    \
+            issued++;                                                                                                  \
+        }                                                                                                              \
+        AMXQ_SCALE(cb[CS]);                                                                                            \
+        if (++sb == nb) {                                                                                              \
+            transpose16x16_ps(acc); /* [row][token] -> [token][row] */                                                 \
+            _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++) {                                                    \
+                if (j < n)                                                                                             \
+                    _mm512_mask_storeu_ps(y + (size_t)j * ldy + R, rm, acc[j]);                                        \
+                acc[j] = _mm512_setzero_ps();                                                                          \
+            }                                                                                                          \
+            sb = 0;                                                                                                    \
+            srow += 16 * row_bytes;                                                                                    \
+            R += 16;                                                                                                   \
+        }                                                                                                              \
     } while (0)
+
+/* ng groups of nr rows from row R (nr < 16 only for a single tail
+ * group) times n tokens, whose B tiles and scales are in pk.  The
+ * products run as one stream over every group's blocks: a group's first
+ * products are issued while the previous group's last ones are scaled,
+ * so the tile loads of a new group never start cold. */
+INLINE void amx_q8_groups(const uint8_t *w, size_t row_bytes, int R, int ng, int nr, const uint8_t *pk,
+                          int nb, int n, float *y, int ldy, bool pf)
+{
+    amx_configure(nr); /* tail groups load only their rows */
+    const uint8_t *pdx = pk + (size_t)nb * 512;
+    const __m512i vidx = row_group(w, row_bytes, R, nr, NULL);
+    const __mmask16 rm = (__mmask16)((1u << nr) - 1);
+    _Alignas(64) int32_t cb[4][16][16];
+    const long total = (long)ng * nb;
+    long issued = 0;
+    const uint8_t *iwq = w + (size_t)R * row_bytes + 2, *srow = w + (size_t)R * row_bytes;
+    int ib = 0, sb = 0;
+    __m512 acc[16];
+    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
+    /* four products in flight (C tiles 0-3): one's latency, from loading
+     * its tiles to storing its sums, is far longer than the scaling of one */
+    for (; issued < 3 && issued < total; issued++) {
+        if (issued == 0)
+            AMXQ_ISSUE(0, 4, 6);
+        else if (issued == 1)
+            AMXQ_ISSUE(1, 5, 7);
+        else
+            AMXQ_ISSUE(2, 4, 6);
+    }
+    for (long i = 0; i < total; i += 4) {
+        /* Past r1 too: a task's last groups then find their rows in L2
+         * like the others (and the rows after a task are most often the
+         * next task's).  A prefetch never faults, so the address is formed
+         * as an integer, without a pointer past the matrix. */
+        if (pf)
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+                const uintptr_t p = (uintptr_t)srow + (AMX_PF_ROWS + (size_t)r) * row_bytes +
+                                    (size_t)sb * sizeof(sl_block_q8_0);
+                _mm_prefetch((const char *)p, _MM_HINT_T1);
+                _mm_prefetch((const char *)(p + 2 * sizeof(sl_block_q8_0)), _MM_HINT_T1);
+            }
+        AMXQ_STEP(0, 3, 5, 7);
+        if (i + 1 < total)
+            AMXQ_STEP(1, 0, 4, 6);
+        if (i + 2 < total)
+            AMXQ_STEP(2, 1, 5, 7);
+        if (i + 3 < total)
+            AMXQ_STEP(3, 2, 4, 6);
+    }
+}
 
 static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,
                           int k, float *y, int ldy)
@@ -846,8 +944,6 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
         gemm_q8_0(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);
         return;
     }
-    const uint8_t *pdx = pk + (size_t)nb * 512;
-    _Alignas(64) int32_t cb[4][16][16] = {{{0}}};
     for (int t0 = 0; t0 < nt; t0 += 16) {
         const int n = nt - t0 < 16 ? nt - t0 : 16;
         /* B tiles: tile row g = the 16 tokens' quants 4g..4g+3 (tokens past
@@ -868,44 +964,12 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
             _mm512_store_ps((float *)(void *)(pk + (size_t)nb * 512 + (size_t)b * 64),
                             _mm512_i32gather_ps(xidx, xp[0] + (size_t)b * sizeof(act_blk) + offsetof(act_blk, dx), 1));
         }
-        for (int R = r0; R < r1; R += 16) {
-            const int nr = r1 - R < 16 ? r1 - R : 16;
-            amx_configure(nr); /* tail groups load only their rows */
-            const uint8_t *rows0 = w + (size_t)R * row_bytes, *wq = rows0 + 2;
-            const __m512i vidx = row_group(w, row_bytes, R, nr, NULL);
-            const int pf = t0 == 0 && R + AMX_PF_ROWS + 16 <= r1;
-            __m512 acc[16];
-            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-            /* four blocks in flight (C tiles 0-3): a product's latency, from
-             * loading its tiles to storing its sums, is far longer than the
-             * scaling of one block */
-            AMXB_ISSUE(0, 4, 6, 0);
-            if (nb > 1)
-                AMXB_ISSUE(1, 5, 7, 1);
-            if (nb > 2)
-                AMXB_ISSUE(2, 4, 6, 2);
-            for (int b = 0; b < nb; b += 4) {
-                if (pf)
-                    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
-                        const char *p = (const char *)rows0 + (size_t)(AMX_PF_ROWS + r) * row_bytes +
-                                        (size_t)b * sizeof(sl_block_q8_0);
-                        _mm_prefetch(p, _MM_HINT_T1);
-                        _mm_prefetch(p + 2 * sizeof(sl_block_q8_0), _MM_HINT_T1);
-                    }
-                AMXB_STEP(b, 0, 3, 5, 7);
-                if (b + 1 < nb)
-                    AMXB_STEP(b + 1, 1, 0, 4, 6);
-                if (b + 2 < nb)
-                    AMXB_STEP(b + 2, 2, 1, 5, 7);
-                if (b + 3 < nb)
-                    AMXB_STEP(b + 3, 3, 2, 4, 6);
-            }
-            _Alignas(64) float out[16][16]; /* [row][token] -> y[token][row] */
-            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);
-            for (int j = 0; j < n; j++)
-                for (int r = 0; r < nr; r++)
-                    y[(size_t)(t0 + j) * ldy + R + r] = out[r][j];
-        }
+        float *yt = y + (size_t)t0 * ldy;
+        const int ng = (r1 - r0) / 16, tail = (r1 - r0) % 16;
+        if (ng)
+            amx_q8_groups(w, row_bytes, r0, ng, 16, pk, nb, n, yt, ldy, t0 == 0);
+        if (tail)
+            amx_q8_groups(w, row_bytes, r1 - tail, 1, tail, pk, nb, n, yt, ldy, false);
     }
 }
 
