@@ -905,19 +905,19 @@ INLINE void amx_q8_groups(const uint8_t *w, size_t row_bytes, int R, int ng, int
     _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
     /* four products in flight (C tiles 0-3): one's latency, from loading
      * its tiles to storing its sums, is far longer than the scaling of one */
-    for (; issued < 3 && issued < total; issued++) {
-        if (issued == 0)
-            AMXQ_ISSUE(0, 4, 6);
-        else if (issued == 1)
-            AMXQ_ISSUE(1, 5, 7);
-        else
-            AMXQ_ISSUE(2, 4, 6);
-    }
+    if (total == 0)
+        return;
+    AMXQ_ISSUE(0, 4, 6);
+    if (total > 1)
+        AMXQ_ISSUE(1, 5, 7);
+    if (total > 2)
+        AMXQ_ISSUE(2, 4, 6);
+    issued = total < 3 ? total : 3;
     for (long i = 0; i < total; i += 4) {
-        /* Past r1 too: a task's last groups then find their rows in L2
-         * like the others (and the rows after a task are most often the
-         * next task's).  A prefetch never faults, so the address is formed
-         * as an integer, without a pointer past the matrix. */
+        /* Past the call's last row too: a task's last groups then find
+         * their rows in L2 like the others (and the rows after a task are
+         * most often the next task's).  A prefetch never faults, so the
+         * address is formed as an integer, not as a pointer past the matrix. */
         if (pf)
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
                 const uintptr_t p = (uintptr_t)srow + (AMX_PF_ROWS + (size_t)r) * row_bytes +
@@ -989,8 +989,8 @@ const sl_kernels sl_kernels_avx512 = {
     .attn_scores = attn_scores,
     .attn_accum = attn_accum,
     .rmsnorm = sl_rmsnorm_avx2,
-    .swiglu = sl_swiglu_avx2,
-    .exp_shift = sl_exp_shift_avx2,
+    .swiglu = sl_swiglu_avx512,
+    .exp_shift = sl_exp_shift_avx512,
 };
 
 /* AVX-512 with AMX-INT8 for the int8 products of several tokens (the
@@ -1009,6 +1009,6 @@ const sl_kernels sl_kernels_amx = {
     .attn_scores = attn_scores,
     .attn_accum = attn_accum,
     .rmsnorm = sl_rmsnorm_avx2,
-    .swiglu = sl_swiglu_avx2,
-    .exp_shift = sl_exp_shift_avx2,
+    .swiglu = sl_swiglu_avx512,
+    .exp_shift = sl_exp_shift_avx512,
 };

@@ -46,5 +46,8 @@ void sl_exp_shift_scalar(float *a, int n, float shift);
 void sl_rmsnorm_avx2(float *o, const float *x, const float *w, int n, int nt, float eps);
 void sl_swiglu_avx2(float *h, const float *h2, int n);
 void sl_exp_shift_avx2(float *a, int n, float shift);
+/* AVX-512 (vmath_avx512.c): only after the CPU check */
+void sl_swiglu_avx512(float *h, const float *h2, int n);
+void sl_exp_shift_avx512(float *a, int n, float shift);
 
 #endif

@@ -87,7 +87,7 @@ Test(vmath, vector_exp_and_swiglu_match_scalar_bit_for_bit)
                     in[m] = edges[m];
             for (; m < CH && u < (1ull << 32); m++, u += stride)
                 in[m] = from_bits((uint32_t)u);
-            const int len = m - c % 8; /* a tail of 0..7 after the 8-wide part */
+            const int len = m - c % 16; /* a tail of 0..15 after the 8- or 16-wide part */
             for (int i = 0; i < len; i++)
                 h2[i] = from_bits(0x3f800000u + (uint32_t)i * 977u); /* 1 .. 2 */
             const float shift = (c & 1) ? 0.0f : 3.25f;
