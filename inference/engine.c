@@ -30,6 +30,7 @@ struct sl_engine {
      * product's, written by the gate/up product's tasks while others still
      * read xq */
     uint8_t *xq, *xq2;
+    uint8_t *xp; /* xq or xq2 in the kernels' prepared form (sl_kernels.xprep), or NULL */
     float *att; /* per thread: ctx scores */
     int32_t *tok_seq, *tok_pos, *tok_id;
     int *tok_out; /* 1 where the token's logits are asked for */
@@ -117,6 +118,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
         bt * (k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax)), /* xq2 */
         (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
         bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
+        k->xprep_bytes ? k->xprep_bytes(e->bt, kmax) : 0,                           /* xp */
     };
     enum { N = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -147,6 +149,7 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
     e->tok_pos = ptr[14];
     e->tok_id = ptr[15];
     e->tok_out = ptr[16];
+    e->xp = sizes[17] ? ptr[17] : NULL;
     for (int j = 0; j < half; j++) {
         const float freq = 1.0f / powf(m->theta, (float)(2 * j) / (float)m->n_rot);
         for (int pos = 0; pos < e->ctx; pos++) {
@@ -241,6 +244,7 @@ typedef struct mm_job {
     epi_kind epi;
     int layer;
     int quant_out; /* EPI_SWIGLU: quantize the rows into e->xq2 (block-quantized down) */
+    const uint8_t *xp; /* xq prepared for every matrix's gemm_xp, or NULL */
 } mm_job;
 
 static void mm_rows(const mm_job *j, int i, int r0, int r1)
@@ -251,7 +255,10 @@ static void mm_rows(const mm_job *j, int i, int r0, int r1)
     const size_t stride = quant ? j->k->act_bytes(w->cols)
                           : w8a8 ? sl_w8a8_act_bytes(w->cols)
                                  : (size_t)w->cols * sizeof(float);
-    j->k->gemm[w->wt](w->data, w->row_bytes, r0, r1, x, stride, j->nt, w->cols, j->y[i], w->rows);
+    if (j->xp)
+        j->k->gemm_xp[w->wt](w->data, w->row_bytes, r0, r1, j->xp, j->nt, w->cols, j->y[i], w->rows);
+    else
+        j->k->gemm[w->wt](w->data, w->row_bytes, r0, r1, x, stride, j->nt, w->cols, j->y[i], w->rows);
     for (int t = 0; w8a8 && t < j->nt; t++) { /* the integer products times row scale x token scale */
         const float sx = ((const sl_w8a8_act *)(const void *)(j->xq + (size_t)t * stride))->s;
         float *y = j->y[i] + (size_t)t * w->rows;
@@ -380,6 +387,15 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         run_tasks(e, pre_task, pre, (nt + PRE_GROUP - 1) / PRE_GROUP, (uint64_t)nt * (uint64_t)w[0]->cols * 32);
     if (e->tap)
         e->tap(e->tap_ctx, pre->layer, pre->at, pre->x, nt, w[0]->cols);
+    /* The input in the tile kernels' form, made once here instead of in
+     * every task's call (a pure function of xq: the same bits). */
+    int xp = quant && e->xp && e->k->xprep_bytes(nt, w[0]->cols) > 0;
+    for (int i = 0; i < n_mats; i++)
+        xp &= e->k->gemm_xp[w[i]->wt] != NULL;
+    if (xp) {
+        e->k->xprep(pre->xq, e->k->act_bytes(w[0]->cols), nt, w[0]->cols, e->xp);
+        j.xp = e->xp;
+    }
     uint64_t work = 0;
     for (int i = 0; i < n_mats; i++)
         work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;

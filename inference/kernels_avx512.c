@@ -854,23 +854,17 @@ INLINE void transpose16x16_ps(__m512 v[16])
         /* reloaded: each row's scale is then a broadcast from memory (a load \
          * port) instead of two shuffles on the port the arithmetic needs */   \
         __asm__ volatile("" : : "m"(dw) : "memory");                                                                   \
-        const __m512 dx = _mm512_load_ps((const float *)(const void *)(pdx + (size_t)sb * 64));                        \
+        const __m512 dx = _mm512_loadu_ps((const float *)(const void *)(pdx + (size_t)sb * 64));                       \
         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                          \
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(CB[r])),                                     \
                                      _mm512_mul_ps(_mm512_set1_ps(dw[r]), dx), acc[r]);                                \
     } while (0)
 
-/* One product, in flight since three steps before, is scaled from C tile
- * CS; the product three ahead is issued into C tile CI.  A group's last
- * block writes its rows out and clears the accumulators. */
-#define AMXQ_STEP(CS, CI, AI, BI)                                                                                      \
+/* Block sb's sums, stored in CB a step before, into the accumulators; a
+ * group's last block writes its rows out and clears them. */
+#define AMXQ_FINISH(CB)                                                                                                \
     do {                                                                                                               \
-        _tile_stored(CS, cb[CS], 64);                                                                                  \
-        if (issued < total) {                                                                                          \
-            AMXQ_ISSUE(CI, AI, BI);                                                                                    \
-            issued++;                                                                                                  \
-        }                                                                                                              \
-        AMXQ_SCALE(cb[CS]);                                                                                            \
+        AMXQ_SCALE(CB);                                                                                                \
         if (++sb == nb) {                                                                                              \
             transpose16x16_ps(acc); /* [row][token] -> [token][row] */                                                 \
             _Pragma("GCC unroll 16") for (int j = 0; j < 16; j++) {                                                    \
@@ -882,6 +876,22 @@ INLINE void transpose16x16_ps(__m512 v[16])
             srow += 16 * row_bytes;                                                                                    \
             R += 16;                                                                                                   \
         }                                                                                                              \
+    } while (0)
+
+/* A product, in flight since three steps before, has its sums stored from
+ * C tile CS; the product three ahead is issued into C tile CI; the sums
+ * stored a step before are scaled (a step later than their own store, so
+ * the loads never wait on it). */
+#define AMXQ_STEP(CS, CI, AI, BI)                                                                                      \
+    do {                                                                                                               \
+        _tile_stored(CS, cb[CS], 64);                                                                                  \
+        if (issued < total) {                                                                                          \
+            AMXQ_ISSUE(CI, AI, BI);                                                                                    \
+            issued++;                                                                                                  \
+        }                                                                                                              \
+        if (pend)                                                                                                      \
+            AMXQ_FINISH(pend);                                                                                         \
+        pend = cb[CS];                                                                                                 \
     } while (0)
 
 /* ng groups of nr rows from row R (nr < 16 only for a single tail
@@ -913,6 +923,7 @@ INLINE void amx_q8_groups(const uint8_t *w, size_t row_bytes, int R, int ng, int
     if (total > 2)
         AMXQ_ISSUE(2, 4, 6);
     issued = total < 3 ? total : 3;
+    int32_t(*pend)[16] = NULL;
     for (long i = 0; i < total; i += 4) {
         /* Past the call's last row too: a task's last groups then find
          * their rows in L2 like the others (and the rows after a task are
@@ -933,21 +944,25 @@ INLINE void amx_q8_groups(const uint8_t *w, size_t row_bytes, int R, int ng, int
         if (i + 3 < total)
             AMXQ_STEP(3, 2, 4, 6);
     }
+    AMXQ_FINISH(pend);
 }
 
-static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,
-                          int k, float *y, int ldy)
+/* The prepared input: per 16-token tile, nb B tiles (tile row g = the 16
+ * tokens' quants 4g..4g+3; tokens past the last repeat it: computed, never
+ * stored) and then the nb blocks' 16 token scales. */
+static size_t xprep_tile_bytes(int k) { return (size_t)(k / 32) * (512 + 64); }
+
+static size_t xprep_bytes(int nt, int k)
+{
+    return nt < AMX_MIN_TOKENS ? 0 : (size_t)((nt + 15) / 16) * xprep_tile_bytes(k);
+}
+
+static void xprep(const void *x, size_t x_stride, int nt, int k, void *out)
 {
     const int nb = k / 32;
-    uint8_t *pk = nt >= AMX_MIN_TOKENS ? amx_scratch((size_t)nb * (512 + 64)) : NULL;
-    if (!pk) { /* few tokens, or no memory for the buffer: the VNNI tile, same bits */
-        gemm_q8_0(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);
-        return;
-    }
     for (int t0 = 0; t0 < nt; t0 += 16) {
         const int n = nt - t0 < 16 ? nt - t0 : 16;
-        /* B tiles: tile row g = the 16 tokens' quants 4g..4g+3 (tokens past
-         * n repeat the last: computed, never stored) */
+        uint8_t *pk = (uint8_t *)out + (size_t)(t0 / 16) * xprep_tile_bytes(k);
         const uint8_t *xp[16];
         int32_t xi[16];
         for (int j = 0; j < 16; j++) {
@@ -960,17 +975,39 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
             __m512i v[8];
             transpose16x8(xp, (size_t)b * sizeof(act_blk), v);
             _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
-                _mm512_store_si512(pk + (size_t)b * 512 + 64 * i, v[i]);
-            _mm512_store_ps((float *)(void *)(pk + (size_t)nb * 512 + (size_t)b * 64),
+                _mm512_storeu_si512(pk + (size_t)b * 512 + 64 * i, v[i]);
+            _mm512_storeu_ps((float *)(void *)(pk + (size_t)nb * 512 + (size_t)b * 64),
                             _mm512_i32gather_ps(xidx, xp[0] + (size_t)b * sizeof(act_blk) + offsetof(act_blk, dx), 1));
         }
+    }
+}
+
+static void gemm_xp_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *xp, int nt, int k,
+                             float *y, int ldy)
+{
+    const int nb = k / 32, ng = (r1 - r0) / 16, tail = (r1 - r0) % 16;
+    for (int t0 = 0; t0 < nt; t0 += 16) {
+        const int n = nt - t0 < 16 ? nt - t0 : 16;
+        const uint8_t *pk = (const uint8_t *)xp + (size_t)(t0 / 16) * xprep_tile_bytes(k);
         float *yt = y + (size_t)t0 * ldy;
-        const int ng = (r1 - r0) / 16, tail = (r1 - r0) % 16;
         if (ng)
             amx_q8_groups(w, row_bytes, r0, ng, 16, pk, nb, n, yt, ldy, t0 == 0);
         if (tail)
             amx_q8_groups(w, row_bytes, r1 - tail, 1, tail, pk, nb, n, yt, ldy, false);
     }
+}
+
+static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,
+                          int k, float *y, int ldy)
+{
+    const size_t bytes = xprep_bytes(nt, k);
+    uint8_t *pk = bytes ? amx_scratch(bytes) : NULL;
+    if (!pk) { /* few tokens, or no memory for the buffer: the VNNI tile, same bits */
+        gemm_q8_0(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);
+        return;
+    }
+    xprep(x, x_stride, nt, k, pk);
+    gemm_xp_amx_q8_0(w, row_bytes, r0, r1, pk, nt, k, y, ldy);
 }
 
 AMX_GEMM(q4_0, sl_block_q4_0, a->c8, 0)
@@ -1011,4 +1048,7 @@ const sl_kernels sl_kernels_amx = {
     .rmsnorm = sl_rmsnorm_avx2,
     .swiglu = sl_swiglu_avx512,
     .exp_shift = sl_exp_shift_avx512,
+    .xprep_bytes = xprep_bytes,
+    .xprep = xprep,
+    .gemm_xp = {[SL_W_Q8_0] = gemm_xp_amx_q8_0},
 };

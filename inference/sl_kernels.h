@@ -43,6 +43,11 @@ typedef struct sl_block_q8x {
 typedef void (*sl_gemm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride,
                            int nt, int k, float *y, int ldy);
 
+/* gemm's bits from the input prepared by sl_kernels.xprep for all nt
+ * tokens (the level's tile form) instead of from x. */
+typedef void (*sl_gemm_xp_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *xp, int nt, int k,
+                              float *y, int ldy);
+
 typedef struct sl_kernels {
     sl_isa isa;
     const char *name;             /* "scalar", "avx2", "avx512", "amx" */
@@ -56,6 +61,14 @@ typedef struct sl_kernels {
      * itself (the engine's attention and gate/up tasks do). */
     size_t (*act_bytes)(int k);
     void (*act_quant)(const float *x, void *out, int k);
+    /* Optional (NULL where a level has none): quantized activations
+     * rearranged once for a whole product instead of once per call, for the
+     * types whose gemm_xp is set.  xprep_bytes(nt, k): the size for nt
+     * tokens of k values, 0 where gemm is as fast (too few tokens);
+     * xprep(x, x_stride, nt, k, out) builds it from act_quant's layout. */
+    size_t (*xprep_bytes)(int nt, int k);
+    void (*xprep)(const void *x, size_t x_stride, int nt, int k, void *out);
+    sl_gemm_xp_fn gemm_xp[SL_W_COUNT];
     /* Attention over one head and n_pos consecutive cached positions (rows
      * `stride` floats apart): out[p] = (q . k_p) / scale, and
      * o += sum_p att[p] * v_p, positions in order. */

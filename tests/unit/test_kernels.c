@@ -173,6 +173,22 @@ static void check_type(int wt)
                           nb, p.nt, p.k);
                 free(yb);
             }
+            /* the input prepared once (sl_kernels.xprep, as the engine does
+             * per product) gives gemm's bits, in row slices too */
+            const size_t xpb = k->gemm_xp[wt] ? k->xprep_bytes(p.nt, p.k) : 0;
+            if (xpb) {
+                void *xp = malloc(xpb);
+                float *yx = malloc(sizeof(float) * (size_t)p.nt * p.rows);
+                k->xprep(xin, stride, p.nt, p.k, xp);
+                for (int r0 = 0; r0 < p.rows; r0 += 21) {
+                    int r1 = r0 + 21 < p.rows ? r0 + 21 : p.rows;
+                    k->gemm_xp[wt](p.w, p.row_bytes, r0, r1, xp, p.nt, p.k, yx, p.rows);
+                }
+                cr_assert(memcmp(yx, y, sizeof(float) * (size_t)p.nt * p.rows) == 0,
+                          "%s: the prepared input's product differs from gemm's (k=%d)", k->gemm_name[wt], p.k);
+                free(yx);
+                free(xp);
+            }
             free(q);
             free(y);
         }
