@@ -9,6 +9,13 @@
 
 #define SPIN_ROUNDS (1 << 11) /* ~tens of microseconds before a worker sleeps */
 
+/* One thread's share of a job: tasks [next, end), taken from the front
+ * by the owner and by any thread that has run out of its own. */
+typedef struct range {
+    _Alignas(64) atomic_int next;
+    int end;
+} range;
+
 typedef struct worker {
     struct sl_pool *p;
     int index;
@@ -25,7 +32,7 @@ struct sl_pool {
     sl_task_fn fn;
     void *ctx;
     int n_tasks;
-    atomic_int next;
+    range *r; /* one per thread */
     atomic_int done;       /* workers finished with this job */
     atomic_uint gen;       /* bumped per job */
     atomic_int stop;
@@ -44,13 +51,19 @@ static int pin_to(int cpu)
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+/* The thread's own consecutive tasks first (a task's neighbour in memory
+ * is then most often run by the same core, which has prefetched into it),
+ * then the others' leftovers. */
 static void drain(sl_pool *p, int thread)
 {
-    for (;;) {
-        int t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (t >= p->n_tasks)
-            break;
-        p->fn(p->ctx, t, thread);
+    for (int i = 0; i < p->n_threads; i++) {
+        range *r = &p->r[(thread + i) % p->n_threads];
+        for (;;) {
+            int t = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+            if (t >= r->end)
+                break;
+            p->fn(p->ctx, t, thread);
+        }
     }
 }
 
@@ -91,7 +104,10 @@ sl_status sl_pool_create(int n_threads, const int *cpus, int pin_caller, sl_pool
     if (n_threads < 1 || n_threads > 1024)
         return sl_err_set(err, SL_EINVAL, "thread count %d is outside 1..1024", n_threads);
     sl_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->w = calloc((size_t)n_threads, sizeof *p->w))) {
+    if (!p || !(p->w = calloc((size_t)n_threads, sizeof *p->w)) ||
+        !(p->r = aligned_alloc(64, sizeof *p->r * (size_t)n_threads))) {
+        if (p)
+            free(p->w);
         free(p);
         return sl_err_set(err, SL_ENOMEM, "out of memory for a pool of %d threads", n_threads);
     }
@@ -126,6 +142,7 @@ void sl_pool_destroy(sl_pool *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->w);
+    free(p->r);
     free(p);
 }
 
@@ -144,7 +161,10 @@ void sl_pool_run(sl_pool *p, sl_task_fn fn, void *ctx, int n_tasks)
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    for (int i = 0; i < p->n_threads; i++) {
+        atomic_store_explicit(&p->r[i].next, (int)((long)n_tasks * i / p->n_threads), memory_order_relaxed);
+        p->r[i].end = (int)((long)n_tasks * (i + 1) / p->n_threads);
+    }
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     pthread_mutex_lock(&p->mu);

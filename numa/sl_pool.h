@@ -1,7 +1,9 @@
 /* sl_pool.h - a persistent pool of worker threads pinned to cores.
  *
  * sl_pool_run hands out tasks 0..n-1 to the calling thread (thread 0) and
- * the workers, and returns when all are done.  Which thread runs a task is
+ * the workers, and returns when all are done.  Each thread starts on its
+ * own consecutive range of the tasks (thread i: i*n/T up to (i+1)*n/T, in
+ * order), then takes what is left of the others'.  Which thread runs a task is
  * not fixed; callers make each task's result independent of that (the
  * engine's tasks own disjoint outputs), so results do not depend on the
  * thread count.  Workers spin briefly for the next job, then sleep. */

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "sl_numa_mem.h"
 #include "sl_plan.h"
@@ -92,6 +93,44 @@ Test(numa, pool_runs_every_task_once)
     sl_pool *p;
     sl_err err = {0};
     cr_assert_eq(sl_pool_create(0, NULL, 0, &p, &err), SL_EINVAL);
+}
+
+/* Tasks are dealt in consecutive ranges, one per thread; a thread that
+ * is done takes the others' leftovers. */
+typedef struct deal {
+    atomic_int ran_by[64], order[64], seq;
+} deal;
+
+static void deal_task(void *ctx, int t, int thread)
+{
+    deal *d = ctx;
+    if (t == 0) { /* the caller's first task stalls: the worker must finish its range for it */
+        struct timespec ts = {0, 300 * 1000 * 1000}; /* long: a loaded machine may start the worker late */
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&d->order[t], atomic_fetch_add(&d->seq, 1));
+    atomic_store(&d->ran_by[t], thread + 1);
+}
+
+Test(numa, pool_deals_ranges_and_shares_leftovers)
+{
+    sl_pool *p;
+    sl_err err = {0};
+    cr_assert_eq(sl_pool_create(2, NULL, 0, &p, &err), SL_OK, "%s", err.msg);
+    deal *d = calloc(1, sizeof *d);
+    sl_pool_run(p, deal_task, d, 64);
+    int caller = 0, worker_in_callers_range = 0;
+    for (int t = 0; t < 64; t++) {
+        cr_assert_neq(atomic_load(&d->ran_by[t]), 0, "task %d did not run", t);
+        caller += atomic_load(&d->ran_by[t]) == 1;
+        worker_in_callers_range += t < 32 && atomic_load(&d->ran_by[t]) == 2;
+    }
+    cr_assert_eq(atomic_load(&d->ran_by[0]), 1, "task 0 is the caller's first");
+    cr_assert_lt(atomic_load(&d->order[32]), atomic_load(&d->order[1]), "the worker starts at its own range (32), not at 1");
+    cr_assert_gt(worker_in_callers_range, 0, "the worker took none of the stalled caller's tasks (%d ran on the caller)",
+                 caller);
+    free(d);
+    sl_pool_destroy(p);
 }
 
 Test(numa, refused_pinning_degrades_to_unpinned)
