@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -73,6 +74,43 @@ int sl_cli_open(const char *path, const sl_engine_cfg *cfg, sl_model **m, sl_eng
         return SL_EXIT_ERROR;
     }
     return SL_EXIT_OK;
+}
+
+int sl_cli_int_list(const char *opt, const char *s, long long lo, long long hi, int *out, int max)
+{
+    char *copy = strdup(s), *rest = copy, *tok;
+    if (!copy) {
+        fprintf(stderr, "sluice: %s: out of memory\n", opt);
+        return -1;
+    }
+    int n = 0;
+    while ((tok = strsep(&rest, ","))) {
+        long long v;
+        if (n == max) {
+            fprintf(stderr, "sluice: %s: more than %d values\n", opt, max);
+            n = -1;
+            break;
+        }
+        if (sl_cli_int(opt, tok, lo, hi, &v)) {
+            n = -1;
+            break;
+        }
+        out[n++] = (int)v;
+    }
+    free(copy);
+    return n;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double sl_cli_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 double sl_cli_now_us(void)

@@ -70,18 +70,6 @@ static void bw_task(void *ctx, int task, int thread)
     a->sink = __builtin_cpu_supports("avx2") ? read_avx2(a->p, a->n) : read_plain(a->p, a->n);
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Read-only bandwidth over `mib` MiB on the engine's threads (pinned as
  * they decode): the median of 5 passes, in bytes/s; 0 if the buffer cannot
  * be had. */
@@ -103,7 +91,7 @@ static double read_bandwidth(sl_engine *e, size_t mib)
         bw[pass] = (double)per * BW_SLICES / ((sl_cli_now_us() - t0) / 1e6);
     }
     munmap(p, n);
-    return median(bw, 5);
+    return sl_cli_median(bw, 5);
 }
 
 typedef struct level {
@@ -177,16 +165,10 @@ int sl_cmd_bench(int argc, char **argv)
         case O_GEN: if (sl_cli_int("--gen", optarg, 1, 4096, &gen)) return SL_EXIT_ERROR; break;
         case O_REPS: if (sl_cli_int("--reps", optarg, 1, 100, &reps)) return SL_EXIT_ERROR; break;
         case O_BW: if (sl_cli_int("--bw-mib", optarg, 0, 1 << 16, &bw_mib)) return SL_EXIT_ERROR; break;
-        case O_SEQS: {
-            n_levels = 0;
-            char *s = optarg, *tok;
-            while ((tok = strsep(&s, ",")) && n_levels < 16) {
-                if (sl_cli_int("--seqs", tok, 1, 1024, &v))
-                    return SL_EXIT_ERROR;
-                levels[n_levels++] = (int)v;
-            }
+        case O_SEQS:
+            if ((n_levels = sl_cli_int_list("--seqs", optarg, 1, 1024, levels, 16)) < 0)
+                return SL_EXIT_ERROR;
             break;
-        }
         case O_JSON: json = 1; break;
         case 'h': usage(stdout); return SL_EXIT_OK;
         default: usage(stderr); return SL_EXIT_ERROR;
@@ -231,8 +213,8 @@ int sl_cmd_bench(int argc, char **argv)
             tg[i][r] = res[i].tg_tok_s;
         }
     for (int i = 0; i < n_levels; i++) {
-        res[i].pp_tok_s = median(pp[i], (int)reps);
-        res[i].tg_tok_s = median(tg[i], (int)reps);
+        res[i].pp_tok_s = sl_cli_median(pp[i], (int)reps);
+        res[i].tg_tok_s = sl_cli_median(tg[i], (int)reps);
     }
     const uint64_t rss = sl_cli_peak_rss();
     const int threads = sl_engine_threads(e);

@@ -17,6 +17,7 @@ int sl_cmd_synth(int argc, char **argv);
 int sl_cmd_generate(int argc, char **argv);
 int sl_cmd_eval(int argc, char **argv);
 int sl_cmd_bench(int argc, char **argv);
+int sl_cmd_kbench(int argc, char **argv);
 int sl_cmd_validate(int argc, char **argv);
 int sl_cmd_quantize(int argc, char **argv);
 
@@ -24,6 +25,9 @@ int sl_cmd_quantize(int argc, char **argv);
  * "sluice: OPT: ..." and return -1. */
 int sl_cli_int(const char *opt, const char *s, long long lo, long long hi, long long *out);
 int sl_cli_float(const char *opt, const char *s, double lo, double hi, double *out);
+/* A comma-separated list of at most max integers within [lo, hi] into out:
+ * how many, or -1 after printing what is wrong. */
+int sl_cli_int_list(const char *opt, const char *s, long long lo, long long hi, int *out, int max);
 /* --isa value: scalar, avx2, avx512, amx. */
 int sl_cli_isa(const char *s, int *out);
 
@@ -42,6 +46,8 @@ int sl_cli_eval_data(const sl_model *m, const char *text_path, const char *tok_p
 
 /* Microseconds on the monotonic clock; peak resident set in bytes. */
 double sl_cli_now_us(void);
+/* The median of n values (sorts them). */
+double sl_cli_median(double *v, int n);
 uint64_t sl_cli_peak_rss(void);
 
 #endif

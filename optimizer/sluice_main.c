@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "      perplexity; with --ref, KL divergence and top-1 agreement against a base image\n"
             "  bench IMAGE [--threads T] [--json]\n"
             "      prompt and generation tokens/s at 1, 4, 16, 64 sequences; memory; bandwidth ceiling\n"
+            "  kbench IMAGE [--tokens 1,16] [--isa LIST] [--rows R] [--json]\n"
+            "      the matrix kernels alone over the image's weights, each ISA level against the first\n"
             "  quantize IN -o OUT --type T [--method rtn|gptq|awq] [--calib FILE] [--recipe FILE] [--json]\n"
             "      requantize a GGUF image; GPTQ and AWQ calibrate on text\n"
             "  validate CANDIDATE --base BASE (--text FILE | --tokens FILE) [--split SEP] [--json]\n"
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
         return sl_cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return sl_cmd_bench(argc - 1, argv + 1);
+    if (strcmp(argv[1], "kbench") == 0)
+        return sl_cmd_kbench(argc - 1, argv + 1);
     if (strcmp(argv[1], "validate") == 0)
         return sl_cmd_validate(argc - 1, argv + 1);
     if (strcmp(argv[1], "quantize") == 0)

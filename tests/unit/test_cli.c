@@ -130,6 +130,42 @@ Test(cli, broken_and_corrupt_images_fail_with_a_message)
     test_rmtree(dir);
 }
 
+Test(cli, kbench_times_every_level_against_the_first)
+{
+    char *dir = test_tmpdir(), *out;
+    const char *img = test_path(dir, "t.gguf");
+    cr_assert_eq(run(&out, "synth --shape tiny --type q8_0 -o %s", img), 0, "%s", out);
+    free(out);
+    const char *simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2" : "scalar";
+    cr_assert_eq(run_stdout(&out, "kbench %s --tokens 1,5 --isa scalar,%s --rows 16 --reps 2 --json", img, simd), 0,
+                 "%s", out);
+    json_object *j = json_tokener_parse(out), *lv;
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(j, "baseline")), "scalar");
+    cr_assert(json_object_object_get_ex(j, "levels", &lv));
+    cr_assert_eq(json_object_array_length(lv), 4, "2 levels x 2 token counts: %s", out);
+    for (int i = 0; i < 4; i++) {
+        json_object *l = json_object_array_get_idx(lv, i);
+        cr_assert_str_eq(json_object_get_string(json_object_object_get(l, "isa")), i < 2 ? "scalar" : simd);
+        cr_assert_eq(json_object_get_int(json_object_object_get(l, "tokens")), i % 2 ? 5 : 1);
+        cr_assert_gt(json_object_get_double(json_object_object_get(l, "pass_s")), 0);
+        const double speedup = json_object_get_double(json_object_object_get(l, "speedup_vs_baseline"));
+        if (i < 2)
+            cr_assert_float_eq(speedup, 1.0, 1e-12, "the baseline against itself");
+        else
+            cr_assert_gt(speedup, 0);
+    }
+    json_object_put(j);
+    free(out);
+    cr_assert_eq(run(&out, "kbench %s --isa avx9", img), 2);
+    cr_assert(strstr(out, "avx9"), "%s", out);
+    free(out);
+    cr_assert_eq(run(&out, "kbench %s --tokens 1,x", img), 2);
+    cr_assert(strstr(out, "--tokens"), "%s", out);
+    free(out);
+    test_rmtree(dir);
+}
+
 Test(cli, usage_errors)
 {
     char *out;

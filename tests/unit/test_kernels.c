@@ -124,7 +124,9 @@ static void check_type(int wt)
     int checked_isa = 0;
     for (int ki = 0; ki < nk; ki++) {
         prob p;
-        make(&p, wt, 37, ks[ki], 19); /* 19 tokens: a full 16-token tile and a tail */
+        /* 40 tokens: two full 16-token tiles and a tail, and past the AMX
+         * levels' thresholds (4 tokens for Q8_0, 32 for Q4_0 and Q4_1) */
+        make(&p, wt, 37, ks[ki], 40);
         float *ref = run(&sl_kernels_scalar, &p);
         for (int r = 0; r < p.rows; r++)
             for (int t = 0; t < p.nt; t++) {
@@ -164,7 +166,7 @@ static void check_type(int wt)
                 free(y1);
             }
             /* batches of 7 and 12 (tiles padded to 8 and 16 at AVX-512)
-             * give their tokens the bits of the batch of 19 */
+             * give their tokens the bits of the batch of 40 */
             for (int nb = 7; nb <= 12; nb += 5) {
                 float *yb = malloc(sizeof(float) * (size_t)nb * p.rows);
                 k->gemm[wt](p.w, p.row_bytes, 0, p.rows, xin, stride, nb, p.k, yb, p.rows);
