@@ -31,7 +31,6 @@ struct sl_pool {
     /* the current job */
     sl_task_fn fn;
     void *ctx;
-    int n_tasks;
     range *r; /* one per thread */
     atomic_int done;       /* workers finished with this job */
     atomic_uint gen;       /* bumped per job */
@@ -160,7 +159,6 @@ void sl_pool_run(sl_pool *p, sl_task_fn fn, void *ctx, int n_tasks)
     }
     p->fn = fn;
     p->ctx = ctx;
-    p->n_tasks = n_tasks;
     for (int i = 0; i < p->n_threads; i++) {
         atomic_store_explicit(&p->r[i].next, (int)((long)n_tasks * i / p->n_threads), memory_order_relaxed);
         p->r[i].end = (int)((long)n_tasks * (i + 1) / p->n_threads);

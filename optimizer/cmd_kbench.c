@@ -99,48 +99,31 @@ static void product(const input *in, const sl_model *m, const sl_wmat *w, int ro
     }
 }
 
-/* One pass over the model's matrices; seconds. */
-static double pass(const input *in, const sl_model *m, int rows, float *y)
+/* Every matrix a decoding step reads, in its order (each layer's seven,
+ * then the classifier): a malloc'd array of *n, or NULL. */
+static const sl_wmat **step_matrices(const sl_model *m, int *n)
+{
+    const sl_wmat **w = malloc(sizeof *w * ((size_t)m->n_layers * 7 + 1));
+    *n = 0;
+    if (!w)
+        return NULL;
+    for (int l = 0; l < m->n_layers; l++) {
+        const sl_layer *L = &m->layers[l];
+        const sl_wmat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            w[(*n)++] = ws[i];
+    }
+    w[(*n)++] = &m->output;
+    return w;
+}
+
+/* One pass over the matrices; seconds. */
+static double pass(const input *in, const sl_model *m, const sl_wmat *const *w, int n, int rows, float *y)
 {
     const double t0 = sl_cli_now_us();
-    for (int l = 0; l < m->n_layers; l++) {
-        const sl_layer *L = &m->layers[l];
-        const sl_wmat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            product(in, m, ws[i], rows, y);
-    }
-    product(in, m, &m->output, rows, y);
+    for (int i = 0; i < n; i++)
+        product(in, m, w[i], rows, y);
     return (sl_cli_now_us() - t0) / 1e6;
-}
-
-/* Multiply-adds per token of a pass. */
-static double pass_macs(const sl_model *m)
-{
-    double n = (double)m->output.rows * m->output.cols;
-    for (int l = 0; l < m->n_layers; l++) {
-        const sl_layer *L = &m->layers[l];
-        const sl_wmat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            n += (double)ws[i]->rows * ws[i]->cols;
-    }
-    return n;
-}
-
-/* W8A8 input is quantized per matrix with its calibrated scale, which a
- * shared input per level cannot stand for. */
-static const char *unsupported(const sl_model *m)
-{
-    const sl_wmat *o = &m->output;
-    if (o->wt == SL_W_W8A8)
-        return "output.weight";
-    for (int l = 0; l < m->n_layers; l++) {
-        const sl_layer *L = &m->layers[l];
-        const sl_wmat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            if (ws[i]->wt == SL_W_W8A8)
-                return "a layer's matrix";
-    }
-    return NULL;
 }
 
 int sl_cmd_kbench(int argc, char **argv)
@@ -204,12 +187,18 @@ int sl_cmd_kbench(int argc, char **argv)
         fprintf(stderr, "sluice: %s: %s\n", argv[optind], err.msg);
         return SL_EXIT_ERROR;
     }
-    const char *w8 = unsupported(m);
-    if (w8) {
-        fprintf(stderr, "sluice: kbench: %s: %s is W8A8, whose input is quantized per matrix; use `sluice bench`\n",
-                argv[optind], w8);
-        sl_model_close(m);
-        return SL_EXIT_ERROR;
+    int n_mats;
+    const sl_wmat **mats = step_matrices(m, &n_mats);
+    double macs = 0; /* per token of a pass */
+    for (int i = 0; mats && i < n_mats; i++) {
+        macs += (double)mats[i]->rows * mats[i]->cols;
+        if (mats[i]->wt == SL_W_W8A8) { /* its input is quantized per matrix, with its own scale */
+            fprintf(stderr, "sluice: kbench: %s: W8A8 matrices are not timed alone; use `sluice bench`\n",
+                    argv[optind]);
+            free(mats);
+            sl_model_close(m);
+            return SL_EXIT_ERROR;
+        }
     }
     const int n_cases = n_isas * n_tokens;
     input *in = calloc((size_t)n_cases, sizeof *in);
@@ -226,17 +215,16 @@ int sl_cmd_kbench(int argc, char **argv)
             rc = SL_EXIT_ERROR;
             break;
         }
-    if (!in || !t || !y || rc) {
+    if (!mats || !in || !t || !y || rc) {
         fprintf(stderr, "sluice: kbench: out of memory\n");
         rc = SL_EXIT_ERROR;
         goto out;
     }
     for (int i = 0; i < n_cases; i++) /* warm-up: page the weights in */
-        pass(&in[i], m, (int)rows, y);
+        pass(&in[i], m, mats, n_mats, (int)rows, y);
     for (int r = 0; r < reps; r++)
         for (int i = 0; i < n_cases; i++) /* the cases take turns */
-            t[(size_t)i * (size_t)reps + (size_t)r] = pass(&in[i], m, (int)rows, y);
-    const double macs = pass_macs(m);
+            t[(size_t)i * (size_t)reps + (size_t)r] = pass(&in[i], m, mats, n_mats, (int)rows, y);
     json_object *o = json_object_new_object(), *arr = json_object_new_array();
     json_object_object_add(o, "image", json_object_new_string(argv[optind]));
     json_object_object_add(o, "weight_bytes", json_object_new_int64((int64_t)m->weight_bytes));
@@ -275,6 +263,7 @@ out:
     free(in);
     free(t);
     free(y);
+    free(mats);
     sl_model_close(m);
     return rc;
 }
