@@ -85,6 +85,53 @@ FLOAT_TILE(tile_f32, load_f32)
 FLOAT_TILE(tile_f16, load_f16)
 FLOAT_TILE(tile_bf16, load_bf16)
 
+/* Four rows against one or two tokens (decoding), each (row, token) with
+ * FLOAT_TILE's accumulators fed in its order and reduced by the same tree
+ * (hsum16x4 is hsum16 four times over), so with its bits: each token's
+ * slices are loaded once for the four rows, and one reduction serves them. */
+#define FLOAT_TILE4(NAME, LOAD)                                                                                        \
+    INLINE void NAME(const uint8_t *const *w, const float *const *x, const int nt, int k, float out[4][2])            \
+    {                                                                                                                  \
+        __m512 a0[4][2], a1[4][2];                                                                                     \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) for (int j = 0; j < nt; j++)                               \
+            a0[r][j] = a1[r][j] = _mm512_setzero_ps();                                                                 \
+        int i = 0;                                                                                                     \
+        for (; i + 32 <= k; i += 32) {                                                                                 \
+            __m512 x0[2], x1[2];                                                                                       \
+            for (int j = 0; j < nt; j++)                                                                               \
+                x0[j] = _mm512_loadu_ps(x[j] + i), x1[j] = _mm512_loadu_ps(x[j] + i + 16);                            \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+                const __m512 w0 = LOAD(w[r], i, 0xffff), w1 = LOAD(w[r], i + 16, 0xffff);                             \
+                for (int j = 0; j < nt; j++) {                                                                         \
+                    a0[r][j] = _mm512_fmadd_ps(w0, x0[j], a0[r][j]);                                                   \
+                    a1[r][j] = _mm512_fmadd_ps(w1, x1[j], a1[r][j]);                                                   \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (; i < k; i += 16) {                                                                                       \
+            const __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);                   \
+            __m512 xm[2];                                                                                              \
+            for (int j = 0; j < nt; j++)                                                                               \
+                xm[j] = _mm512_maskz_loadu_ps(m, x[j] + i);                                                            \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+                const __m512 w0 = LOAD(w[r], i, m);                                                                    \
+                for (int j = 0; j < nt; j++)                                                                           \
+                    a0[r][j] = _mm512_fmadd_ps(w0, xm[j], a0[r][j]);                                                   \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int j = 0; j < nt; j++) {                                                                                 \
+            float s[4];                                                                                                \
+            hsum16x4(_mm512_add_ps(a0[0][j], a1[0][j]), _mm512_add_ps(a0[1][j], a1[1][j]),                             \
+                     _mm512_add_ps(a0[2][j], a1[2][j]), _mm512_add_ps(a0[3][j], a1[3][j]), s);                         \
+            for (int r = 0; r < 4; r++)                                                                                \
+                out[r][j] = s[r];                                                                                      \
+        }                                                                                                              \
+    }
+
+FLOAT_TILE4(tile4_f32, load_f32)
+FLOAT_TILE4(tile4_f16, load_f16)
+FLOAT_TILE4(tile4_bf16, load_bf16)
+
 /* ---- int8 kernels ----------------------------------------------------
  *
  * Lanes are output rows: a tile is 16 weight rows against up to 8 tokens,
@@ -540,9 +587,9 @@ INLINE void tile_w8a8(const uint8_t *w, const sl_w8a8_act *const *x, const int n
 GEMM(gemm_w8a8, tile_w8a8, sl_w8a8_act)
 GEMM(gemm_nf4, tile_nf4, float)
 
-GEMM(gemm_f32, tile_f32, float)
-GEMM(gemm_f16, tile_f16, float)
-GEMM(gemm_bf16, tile_bf16, float)
+GEMM4(gemm_f32, tile_f32, tile4_f32, float)
+GEMM4(gemm_f16, tile_f16, tile4_f16, float)
+GEMM4(gemm_bf16, tile_bf16, tile4_bf16, float)
 
 static inline __mmask16 tail16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 
