@@ -66,6 +66,69 @@ FLOAT_TILE(tile_f32, load_f32, one_f32)
 FLOAT_TILE(tile_f16, load_f16, one_f16)
 FLOAT_TILE(tile_bf16, load_bf16, one_bf16)
 
+/* hsum8 of four vectors at once: the same pairs added in the same tree
+ * (halves, then lanes 2-3 onto 0-1, then lane 1 onto 0), two vectors per
+ * register, so each result has hsum8's bits. */
+INLINE void hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d, float out[4])
+{
+    __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+    __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+    ab = _mm256_add_ps(ab, _mm256_permute_ps(ab, _MM_SHUFFLE(3, 2, 3, 2)));
+    cd = _mm256_add_ps(cd, _mm256_permute_ps(cd, _MM_SHUFFLE(3, 2, 3, 2)));
+    ab = _mm256_add_ps(ab, _mm256_movehdup_ps(ab));
+    cd = _mm256_add_ps(cd, _mm256_movehdup_ps(cd));
+    float t[16];
+    _mm256_storeu_ps(t, ab);
+    _mm256_storeu_ps(t + 8, cd);
+    out[0] = t[0], out[1] = t[4], out[2] = t[8], out[3] = t[12];
+}
+
+/* Four rows against one or two tokens (decoding), each (row, token) with
+ * FLOAT_TILE's operations in its order (hsum8x4 is hsum8 four times over),
+ * so with its bits: each token's slices are loaded once for the four rows. */
+#define FLOAT_TILE4(NAME, LOAD, ONE)                                                                                   \
+    INLINE void NAME(const uint8_t *const *w, const float *const *x, const int nt, int k, float out[4][2])            \
+    {                                                                                                                  \
+        __m256 a0[4][2], a1[4][2];                                                                                     \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) for (int j = 0; j < nt; j++)                               \
+            a0[r][j] = a1[r][j] = _mm256_setzero_ps();                                                                 \
+        int i = 0;                                                                                                     \
+        for (; i + 16 <= k; i += 16) {                                                                                 \
+            __m256 x0[2], x1[2];                                                                                       \
+            for (int j = 0; j < nt; j++)                                                                               \
+                x0[j] = _mm256_loadu_ps(x[j] + i), x1[j] = _mm256_loadu_ps(x[j] + i + 8);                             \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+                const __m256 w0 = LOAD(w[r], i), w1 = LOAD(w[r], i + 8);                                               \
+                for (int j = 0; j < nt; j++) {                                                                         \
+                    a0[r][j] = _mm256_fmadd_ps(w0, x0[j], a0[r][j]);                                                   \
+                    a1[r][j] = _mm256_fmadd_ps(w1, x1[j], a1[r][j]);                                                   \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (i + 8 <= k) {                                                                                              \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                                      \
+                const __m256 w0 = LOAD(w[r], i);                                                                       \
+                for (int j = 0; j < nt; j++)                                                                           \
+                    a0[r][j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), a0[r][j]);                               \
+            }                                                                                                          \
+            i += 8;                                                                                                    \
+        }                                                                                                              \
+        for (int j = 0; j < nt; j++) {                                                                                 \
+            float s[4];                                                                                                \
+            hsum8x4(_mm256_add_ps(a0[0][j], a1[0][j]), _mm256_add_ps(a0[1][j], a1[1][j]),                              \
+                    _mm256_add_ps(a0[2][j], a1[2][j]), _mm256_add_ps(a0[3][j], a1[3][j]), s);                          \
+            for (int r = 0; r < 4; r++) {                                                                              \
+                for (int ii = i; ii < k; ii++)                                                                         \
+                    s[r] += ONE(w[r], ii) * x[j][ii];                                                                  \
+                out[r][j] = s[r];                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+FLOAT_TILE4(tile4_f32, load_f32, one_f32)
+FLOAT_TILE4(tile4_f16, load_f16, one_f16)
+FLOAT_TILE4(tile4_bf16, load_bf16, one_bf16)
+
 /* Sum of products of 32 signed bytes, as 8 float lanes (exact integers). */
 INLINE __m256 dot_i8(__m256i a, __m256i b)
 {
@@ -302,9 +365,9 @@ INLINE void tile_w8a8(const uint8_t *w, const sl_w8a8_act *const *x, const int n
     }
 }
 
-GEMM(gemm_f32, tile_f32, float)
-GEMM(gemm_f16, tile_f16, float)
-GEMM(gemm_bf16, tile_bf16, float)
+GEMM4(gemm_f32, tile_f32, tile4_f32, float)
+GEMM4(gemm_f16, tile_f16, tile4_f16, float)
+GEMM4(gemm_bf16, tile_bf16, tile4_bf16, float)
 GEMM(gemm_q8_0, tile_q8_0, sl_block_q8x)
 GEMM(gemm_q4_0, tile_q4_0, sl_block_q8x)
 GEMM(gemm_q4_1, tile_q4_1, sl_block_q8x)
