@@ -36,12 +36,13 @@ INLINE __m256 expf8(__m256 x)
     __m256 y = _mm256_set_m128(hi, lo);
     const __m256i abstop = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7ff));
     const __m256i special = _mm256_cmpgt_epi32(abstop, _mm256_set1_epi32(SL_EXPF_ABSTOP_MAX));
-    if (!_mm256_testz_si256(special, special)) {
+    unsigned lanes = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(special));
+    if (lanes) { /* only those lanes: the others already have sl_expf's bits */
         float xs[8], ys[8];
         _mm256_storeu_ps(xs, x);
         _mm256_storeu_ps(ys, y);
-        for (int i = 0; i < 8; i++)
-            ys[i] = sl_expf(xs[i]);
+        for (; lanes; lanes &= lanes - 1)
+            ys[__builtin_ctz(lanes)] = sl_expf(xs[__builtin_ctz(lanes)]);
         y = _mm256_loadu_ps(ys);
     }
     return y;

@@ -49,11 +49,13 @@ INLINE __m512 expf16(__m512 x, const exp_tab *e)
     const __m256 hi = _mm512_cvtpd_ps(exp_core(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), e));
     __m512 y = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
     const __m512i abstop = _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(x), 20), _mm512_set1_epi32(0x7ff));
-    if (_mm512_cmpgt_epi32_mask(abstop, _mm512_set1_epi32(SL_EXPF_ABSTOP_MAX))) {
+    unsigned lanes = _mm512_cmpgt_epi32_mask(abstop, _mm512_set1_epi32(SL_EXPF_ABSTOP_MAX));
+    if (lanes) { /* only those lanes: the others already have sl_expf's bits */
         float xs[16], ys[16];
         _mm512_storeu_ps(xs, x);
-        for (int i = 0; i < 16; i++)
-            ys[i] = sl_expf(xs[i]);
+        _mm512_storeu_ps(ys, y);
+        for (; lanes; lanes &= lanes - 1)
+            ys[__builtin_ctz(lanes)] = sl_expf(xs[__builtin_ctz(lanes)]);
         y = _mm512_loadu_ps(ys);
     }
     return y;
