@@ -108,14 +108,15 @@ sl_status sl_engine_create(const sl_model *m, const sl_engine_cfg *cfg_in, sl_en
     const int half = m->n_rot / 2;
     const size_t bt = (size_t)e->bt;
     const int kmax = m->dim > m->hidden ? m->dim : m->hidden;
+    const size_t xq_tok = k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax);
+    const size_t xq_bytes = bt * xq_tok; /* either layout, for the widest input */
     size_t sizes[] = {
         (size_t)e->ctx * (size_t)half * 4, (size_t)e->ctx * (size_t)half * 4, /* cos, sin */
         bt * (size_t)m->dim * 4, bt * (size_t)m->dim * 4, bt * (size_t)m->dim * 4,   /* x, xb, q */
         bt * (size_t)m->kv_dim * 4, bt * (size_t)m->kv_dim * 4,                     /* k, v */
         bt * (size_t)m->dim * 4,                                                    /* att_out */
         bt * (size_t)m->hidden * 4, bt * (size_t)m->hidden * 4,                     /* hb, hb2 */
-        bt * (k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax)), /* xq */
-        bt * (k->act_bytes(kmax) > sl_w8a8_act_bytes(kmax) ? k->act_bytes(kmax) : sl_w8a8_act_bytes(kmax)), /* xq2 */
+        xq_bytes, xq_bytes,                                                         /* xq, xq2 */
         (size_t)n_threads * (size_t)e->ctx * 4,                                     /* att */
         bt * 4, bt * 4, bt * 4, bt * sizeof(int),                                   /* token meta */
         k->xprep_bytes ? k->xprep_bytes(e->bt, kmax) : 0,                           /* xp */
