@@ -114,13 +114,14 @@ static double bound(const prob *p, int r, int t, double *exact)
 static void check_type(int wt)
 {
     const int fk[] = {1, 7, 8, 15, 16, 31, 33, 64, 172, 261};
-    /* odd block counts too, and 40 blocks: AMX transposes weights in
-     * chunks of 32 blocks, its accumulators crossing chunks through y */
-    const int qk[] = {32, 64, 96, 160, 256, 288, 1280};
+    /* odd block counts too, and 40 and 65 blocks: AMX transposes Q4
+     * weights in chunks of 32 blocks, its accumulators crossing chunks
+     * through y */
+    const int qk[] = {32, 64, 96, 160, 256, 288, 1280, 2080};
     const int kk[] = {256, 512, 768, 1280, 2816}; /* super-block types: 1, 2, 3, 5, 11 super-blocks */
     const bool super = sl_type_get(ggml_of[wt])->block_elems == 256;
     const int *ks = super ? kk : sl_wtype_quantized(wt) ? qk : fk;
-    const int nk = super ? 5 : sl_wtype_quantized(wt) ? 7 : 10;
+    const int nk = super ? 5 : sl_wtype_quantized(wt) ? 8 : 10;
     int checked_isa = 0;
     for (int ki = 0; ki < nk; ki++) {
         prob p;
