@@ -14,6 +14,7 @@
 #include "sl_pool.h"
 #include "sl_topo.h"
 #include "sl_types.h"
+#include "sl_vmath.h"
 
 struct sl_engine {
     const sl_model *m;
@@ -443,16 +444,11 @@ static void att_task(void *ctx, int task, int thread)
         e->k->attn_scores(q, sl_kv_k(&e->kv, seq, j->layer, kvh, p), stride,
                           pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd, scale, att + p);
     }
-    float max = att[0];
-    for (int p = 1; p <= pos; p++)
-        if (att[p] > max)
-            max = att[p];
-    e->k->exp_shift(att, pos + 1, max);
-    float sum = 0.0f;
+    e->k->exp_shift(att, pos + 1, sl_max_f32(att, pos + 1));
+    float sum = 0.0f; /* run.c's order */
     for (int p = 0; p <= pos; p++)
         sum += att[p];
-    for (int p = 0; p <= pos; p++)
-        att[p] /= sum;
+    sl_div_f32(att, pos + 1, sum);
     float *o = e->att_out + (size_t)t * m->dim + (size_t)h * hd;
     memset(o, 0, sizeof(float) * (size_t)hd);
     for (int p = 0; p <= pos; p += SL_KV_BLOCK)

@@ -387,8 +387,9 @@ static void attn_scores(const float *q, const float *k, size_t stride, int n_pos
         float s = hsum8(a);
         for (; i < hd; i++)
             s += q[i] * k[i];
-        out[p] = s / scale;
+        out[p] = s;
     }
+    sl_div_f32(out, n_pos, scale); /* the same quotients, 4 at a time */
 }
 
 /* Four 8-wide slices of o in registers across all positions: four

@@ -602,19 +602,20 @@ INLINE __m512 qk16(const float *q, const float *k, int hd)
 }
 
 /* Four positions reduce together (hsum16x4 adds as hsum16 does), so a
- * score has the same bits whether its block is full or not. */
+ * score has the same bits whether its block is full or not; the sums are
+ * then divided by the scale 16 at a time (each quotient the scalar's). */
 INLINE void scores_impl(const float *q, const float *k, size_t stride, int n_pos, int hd, float scale, float *out)
 {
     int p = 0;
-    for (; p + 4 <= n_pos; p += 4) {
-        float s[4];
+    for (; p + 4 <= n_pos; p += 4)
         hsum16x4(qk16(q, k + (size_t)p * stride, hd), qk16(q, k + (size_t)(p + 1) * stride, hd),
-                 qk16(q, k + (size_t)(p + 2) * stride, hd), qk16(q, k + (size_t)(p + 3) * stride, hd), s);
-        for (int i = 0; i < 4; i++)
-            out[p + i] = s[i] / scale;
-    }
+                 qk16(q, k + (size_t)(p + 2) * stride, hd), qk16(q, k + (size_t)(p + 3) * stride, hd), out + p);
     for (; p < n_pos; p++)
-        out[p] = hsum16(qk16(q, k + (size_t)p * stride, hd)) / scale;
+        out[p] = hsum16(qk16(q, k + (size_t)p * stride, hd));
+    for (p = 0; p < n_pos; p += 16) {
+        const __mmask16 m = tail16(n_pos - p);
+        _mm512_mask_storeu_ps(out + p, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, out + p), _mm512_set1_ps(scale)));
+    }
 }
 
 /* Up to four 16-wide slices of o stay in registers across all positions:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sl_sampler.h"
+#include "sl_vmath.h"
 
 sl_sampler_cfg sl_sampler_defaults(void)
 {
@@ -52,31 +53,23 @@ int32_t sl_argmax(const float *logits, int n)
 {
     /* The one-pass loop's answer (the first index of the largest value;
      * NaNs never win, and a NaN first element keeps 0) in two SSE2 passes:
-     * the largest value 4 lanes at a time, then where it first occurs.
-     * Greedy decoding runs this over the vocabulary for every token. */
-    float bv = logits[0];
+     * the largest value, then where it first occurs.  Greedy decoding runs
+     * this over the vocabulary for every token. */
+    const float bv = logits[0];
     if (n <= 1 || bv != bv)
         return 0;
-    __m128 m = _mm_set1_ps(bv);
+    const float best = sl_max_f32(logits, n);
+    const __m128 b = _mm_set1_ps(best);
     int i = 0;
-    for (; i + 4 <= n; i += 4)
-        m = _mm_max_ps(_mm_loadu_ps(logits + i), m); /* a NaN in the first operand yields the second */
-    float lanes[4];
-    _mm_storeu_ps(lanes, m);
-    for (int l = 0; l < 4; l++)
-        bv = lanes[l] > bv ? lanes[l] : bv;
-    for (; i < n; i++)
-        bv = logits[i] > bv ? logits[i] : bv;
-    const __m128 b = _mm_set1_ps(bv);
-    for (i = 0; i + 4 <= n; i += 4) {
+    for (; i + 4 <= n; i += 4) {
         const int hit = _mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(logits + i), b));
         if (hit)
             return i + __builtin_ctz((unsigned)hit);
     }
     for (; i < n; i++)
-        if (logits[i] == bv)
+        if (logits[i] == best)
             return i;
-    return 0; /* not reached: bv is one of the values */
+    return 0; /* not reached: best is one of the values */
 }
 
 /* xorshift64*, 24 random bits as a float in [0, 1) */

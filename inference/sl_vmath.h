@@ -39,6 +39,14 @@ typedef void (*sl_swiglu_fn)(float *h, const float *h2, int n);
 /* a[i] = exp(a[i] - shift) (softmax's numerators) */
 typedef void (*sl_exp_shift_fn)(float *a, int n, float shift);
 
+/* The largest of x[0..n), n >= 1, as the loop `m = x[0]; if (x[i] > m)
+ * m = x[i]` finds it (NaNs never win; a NaN x[0] is returned), 4 lanes at
+ * a time: the loop's value, but where zeros of both signs tie for the
+ * largest, either zero. */
+float sl_max_f32(const float *x, int n);
+/* x[i] /= d, 4 lanes at a time (each lane's quotient is the scalar's). */
+void sl_div_f32(float *x, int n, float d);
+
 void sl_rmsnorm_scalar(float *o, const float *x, const float *w, int n, int nt, float eps);
 void sl_swiglu_scalar(float *h, const float *h2, int n);
 void sl_exp_shift_scalar(float *a, int n, float shift);

@@ -1,4 +1,5 @@
 /* vmath.c - scalar element-wise math (sl_vmath.h). */
+#include <emmintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -77,4 +78,32 @@ void sl_exp_shift_scalar(float *a, int n, float shift)
 {
     for (int i = 0; i < n; i++)
         a[i] = sl_expf(a[i] - shift);
+}
+
+float sl_max_f32(const float *x, int n)
+{
+    float m = x[0];
+    if (n <= 1 || m != m)
+        return m;
+    __m128 v = _mm_set1_ps(m);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        v = _mm_max_ps(_mm_loadu_ps(x + i), v); /* a NaN in the first operand yields the second */
+    float lanes[4];
+    _mm_storeu_ps(lanes, v);
+    for (int l = 0; l < 4; l++)
+        m = lanes[l] > m ? lanes[l] : m;
+    for (; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+void sl_div_f32(float *x, int n, float d)
+{
+    const __m128 v = _mm_set1_ps(d);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_div_ps(_mm_loadu_ps(x + i), v));
+    for (; i < n; i++)
+        x[i] /= d;
 }

@@ -158,3 +158,33 @@ Test(vmath, rmsnorm_is_run_c_at_every_level_and_token_count)
         }
     }
 }
+
+/* Softmax's largest score and its division, 4 lanes at a time, against the
+ * loops they replace: every length to 41, NaNs and signed zeros anywhere. */
+Test(vmath, max_and_div_are_the_loops)
+{
+    float x[41], y[41];
+    const float odd[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 3.5f};
+    for (int round = 0; round < 400; round++)
+        for (int n = 1; n <= 41; n++) {
+            for (int i = 0; i < n; i++) {
+                const float r = frand();
+                x[i] = (rng >> 59) == 0 ? odd[(rng >> 20) % 6] : r * 8.0f; /* 1 in 32 */
+            }
+            float m = x[0];
+            for (int i = 1; i < n; i++)
+                if (x[i] > m)
+                    m = x[i];
+            const float got = sl_max_f32(x, n);
+            /* where zeros tie for the largest, either sign: x - max is then
+             * the same but for a zero's sign, which exp does not see */
+            cr_assert(same(got, m) || (got == 0.0f && m == 0.0f), "max of %d (round %d): %a, the loop %a", n, round,
+                      (double)got, (double)m);
+            const float d = round % 7 == 0 ? odd[round % 6] : frand() + 0.5f;
+            memcpy(y, x, sizeof(float) * (size_t)n);
+            sl_div_f32(y, n, d);
+            for (int i = 0; i < n; i++)
+                cr_assert(same(y[i], x[i] / d), "%a / %a: %a, not %a", (double)x[i], (double)d, (double)y[i],
+                          (double)(x[i] / d));
+        }
+}
