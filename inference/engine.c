@@ -222,6 +222,26 @@ static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r
     }
 }
 
+/* The KV lines qkv_epilogue(which = 1 or 2) will write for rows [r0, r1),
+ * asked for, for writing, before the task's product: their reads from
+ * memory then overlap the product instead of stalling the stores after it
+ * (16 sequences of 110m Q8_0, four sets of paired runs: decoding 0-5.5%
+ * faster, 3.5% on average). */
+static void kv_write_prefetch(const sl_engine *e, int layer, int which, int r0, int r1, int nt)
+{
+    const int hd = e->m->head_dim;
+    for (int t = 0; t < nt; t++)
+        for (int r = r0; r < r1;) {
+            const int h = r / hd, off = r % hd, len = hd - off < r1 - r ? hd - off : r1 - r;
+            const float *d = which == 1 ? sl_kv_k(&e->kv, e->tok_seq[t], layer, h, e->tok_pos[t])
+                                        : sl_kv_v(&e->kv, e->tok_seq[t], layer, h, e->tok_pos[t]);
+            const uintptr_t a = (uintptr_t)(d + off), end = a + sizeof(float) * (size_t)len;
+            for (uintptr_t l = a & ~(uintptr_t)63; l < end; l += 64)
+                __builtin_prefetch((const void *)l, 1);
+            r += len;
+        }
+}
+
 /* ---- matrix products ------------------------------------------------ */
 
 /* What a product's task does with its rows once they are computed. */
@@ -278,6 +298,8 @@ static void mm_task(void *ctx, int task, int thread)
         task -= j->tasks[i++];
     const int rows = j->w[i]->rows, r0 = task * j->chunk[i];
     const int r1 = r0 + j->chunk[i] < rows ? r0 + j->chunk[i] : rows;
+    if (j->epi == EPI_QKV && i > 0)
+        kv_write_prefetch(j->e, j->layer, i, r0, r1, j->nt);
     mm_rows(j, i, r0, r1);
     if (j->epi == EPI_QKV)
         qkv_epilogue(j->e, j->layer, i, r0, r1, j->nt, j->y[i], rows, 0);
