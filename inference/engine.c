@@ -430,6 +430,7 @@ typedef struct att_job {
     sl_engine *e;
     int layer;
     int quant_out; /* quantize each head's output for the wo product (whole blocks) */
+    int n_tasks;
 } att_job;
 
 /* One (token, head): scores over the sequence's positions 0..pos, softmax,
@@ -449,6 +450,20 @@ static void att_task(void *ctx, int task, int thread)
     const size_t stride = (size_t)hd; /* a KV block's positions of one head are consecutive */
     const size_t blk_bytes = sizeof(float) * SL_KV_BLOCK * (size_t)hd;
     const size_t kick = blk_bytes < 256 ? blk_bytes : 256;
+    /* The next task's first key and value runs, kicked as below: that task
+     * is most often this core's next (16 sequences of 110m Q8_0, four
+     * sets of paired runs: 1.3-6.3% faster decoding, 3.7% on average). */
+    if (task + 1 < j->n_tasks) {
+        const int t2 = (task + 1) / m->n_heads, kvh2 = (task + 1) % m->n_heads / (m->n_heads / m->n_kv_heads);
+        if (t2 != t || kvh2 != kvh) {
+            const char *k2 = (const char *)sl_kv_k(&e->kv, e->tok_seq[t2], j->layer, kvh2, 0);
+            const char *v2 = (const char *)sl_kv_v(&e->kv, e->tok_seq[t2], j->layer, kvh2, 0);
+            for (size_t off = 0; off < kick; off += 64) {
+                __builtin_prefetch(k2 + off);
+                __builtin_prefetch(v2 + off);
+            }
+        }
+    }
     for (int p = 0; p <= pos; p += SL_KV_BLOCK) {
         /* The cache is read once per step, mostly from memory, a 4 KiB run
          * (one page) per block.  The hardware streamer reads a run well but
@@ -502,11 +517,11 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
         }
         /* a head's output is whole blocks of wo's input when head_dim is a
          * multiple of 32: each attention task quantizes its own */
-        att_job aj = {e, l, fuse && sl_wtype_quantized(L->wo.wt) && m->head_dim % 32 == 0};
+        att_job aj = {e, l, fuse && sl_wtype_quantized(L->wo.wt) && m->head_dim % 32 == 0, nt * m->n_heads};
         uint64_t att_work = 0;
         for (int t = 0; t < nt; t++)
             att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
-        run_tasks(e, att_task, &aj, nt * m->n_heads, att_work);
+        run_tasks(e, att_task, &aj, aj.n_tasks, att_work);
         pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out, .ready = aj.quant_out};
         matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, EPI_NONE, 0);
         for (size_t i = 0; i < (size_t)nt * dim; i++)
