@@ -192,6 +192,16 @@ const sl_model *sl_engine_model(const sl_engine *e) { return e->m; }
  * RoPE on q's and k's rows (run.c's rotation of adjacent pairs), then k's
  * and v's rows into the KV cache.  The rows are still in L1, and the
  * attention that reads the cache starts after the whole product. */
+/* Where rows r.. of token tok's k (which = 1) or v (2) go in its
+ * sequence's KV block: *len of them, up to r1 or the head's end. */
+static float *kv_run(const sl_engine *e, int layer, int which, int tok, int r, int r1, int *len)
+{
+    const int hd = e->m->head_dim, h = r / hd, off = r % hd;
+    const int seq = e->tok_seq[tok], pos = e->tok_pos[tok];
+    *len = hd - off < r1 - r ? hd - off : r1 - r;
+    return (which == 1 ? sl_kv_k(&e->kv, seq, layer, h, pos) : sl_kv_v(&e->kv, seq, layer, h, pos)) + off;
+}
+
 static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r1, int nt, float *y, int ldy,
                          int t0)
 {
@@ -199,7 +209,7 @@ static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r
     const int hd = m->head_dim, half = m->n_rot / 2;
     for (int t = 0; t < nt; t++) {
         float *v = y + (size_t)t * ldy;
-        const int pos = e->tok_pos[t0 + t], seq = e->tok_seq[t0 + t];
+        const int pos = e->tok_pos[t0 + t];
         if (which < 2) {
             const float *c = e->rope_cos + (size_t)pos * half, *s = e->rope_sin + (size_t)pos * half;
             for (int r = r0; r < r1;) { /* a head's part at a time: its first n_rot dims turn */
@@ -213,11 +223,9 @@ static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r
                 r = end;
             }
         }
-        for (int r = r0; which > 0 && r < r1;) {
-            const int h = r / hd, off = r % hd, len = hd - off < r1 - r ? hd - off : r1 - r;
-            float *dst = which == 1 ? sl_kv_k(&e->kv, seq, layer, h, pos) : sl_kv_v(&e->kv, seq, layer, h, pos);
-            memcpy(dst + off, v + r, sizeof(float) * (size_t)len);
-            r += len;
+        for (int r = r0, len; which > 0 && r < r1; r += len) {
+            float *dst = kv_run(e, layer, which, t0 + t, r, r1, &len);
+            memcpy(dst, v + r, sizeof(float) * (size_t)len);
         }
     }
 }
@@ -229,16 +237,11 @@ static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r
  * faster, 3.4% on average). */
 static void kv_write_prefetch(const sl_engine *e, int layer, int which, int r0, int r1, int nt)
 {
-    const int hd = e->m->head_dim;
     for (int t = 0; t < nt; t++)
-        for (int r = r0; r < r1;) {
-            const int h = r / hd, off = r % hd, len = hd - off < r1 - r ? hd - off : r1 - r;
-            const float *d = which == 1 ? sl_kv_k(&e->kv, e->tok_seq[t], layer, h, e->tok_pos[t])
-                                        : sl_kv_v(&e->kv, e->tok_seq[t], layer, h, e->tok_pos[t]);
-            const uintptr_t a = (uintptr_t)(d + off), end = a + sizeof(float) * (size_t)len;
-            for (uintptr_t l = a & ~(uintptr_t)63; l < end; l += 64)
+        for (int r = r0, len; r < r1; r += len) {
+            const uintptr_t a = (uintptr_t)kv_run(e, layer, which, t, r, r1, &len);
+            for (uintptr_t l = a & ~(uintptr_t)63; l < a + sizeof(float) * (size_t)len; l += 64)
                 __builtin_prefetch((const void *)l, 1);
-            r += len;
         }
 }
 
@@ -426,6 +429,17 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     run_tasks(e, mm_task, &j, total, work);
 }
 
+/* The first `bytes` of one or two KV runs touched (b may be NULL): the
+ * hardware streamer then starts on their pages before they are read. */
+static void kick_runs(const char *a, const char *b, size_t bytes)
+{
+    for (size_t off = 0; off < bytes; off += 64) {
+        __builtin_prefetch(a + off);
+        if (b)
+            __builtin_prefetch(b + off);
+    }
+}
+
 typedef struct att_job {
     sl_engine *e;
     int layer;
@@ -455,14 +469,9 @@ static void att_task(void *ctx, int task, int thread)
      * sets of paired runs: 1.3-6.3% faster decoding, 3.7% on average). */
     if (task + 1 < j->n_tasks) {
         const int t2 = (task + 1) / m->n_heads, kvh2 = (task + 1) % m->n_heads / (m->n_heads / m->n_kv_heads);
-        if (t2 != t || kvh2 != kvh) {
-            const char *k2 = (const char *)sl_kv_k(&e->kv, e->tok_seq[t2], j->layer, kvh2, 0);
-            const char *v2 = (const char *)sl_kv_v(&e->kv, e->tok_seq[t2], j->layer, kvh2, 0);
-            for (size_t off = 0; off < kick; off += 64) {
-                __builtin_prefetch(k2 + off);
-                __builtin_prefetch(v2 + off);
-            }
-        }
+        if (t2 != t || kvh2 != kvh)
+            kick_runs((const char *)sl_kv_k(&e->kv, e->tok_seq[t2], j->layer, kvh2, 0),
+                      (const char *)sl_kv_v(&e->kv, e->tok_seq[t2], j->layer, kvh2, 0), kick);
     }
     for (int p = 0; p <= pos; p += SL_KV_BLOCK) {
         /* The cache is read once per step, mostly from memory, a 4 KiB run
@@ -473,11 +482,7 @@ static void att_task(void *ctx, int task, int thread)
          * few fill buffers, which the streamer does not need. */
         const char *vk = (const char *)sl_kv_v(&e->kv, seq, j->layer, kvh, p);
         const char *nk = p + SL_KV_BLOCK <= pos ? (const char *)sl_kv_k(&e->kv, seq, j->layer, kvh, p + SL_KV_BLOCK) : NULL;
-        for (size_t off = 0; off < kick; off += 64) {
-            __builtin_prefetch(vk + off);
-            if (nk)
-                __builtin_prefetch(nk + off);
-        }
+        kick_runs(vk, nk, kick);
         e->k->attn_scores(q, sl_kv_k(&e->kv, seq, j->layer, kvh, p), stride,
                           pos + 1 - p < SL_KV_BLOCK ? pos + 1 - p : SL_KV_BLOCK, hd, scale, att + p);
     }
