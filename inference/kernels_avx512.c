@@ -886,9 +886,18 @@ INLINE void transpose16x16_ps(__m512 v[16])
 }
 
 /* The next product in issue order (block ib of the group at iwq) into
- * C tile CT, with A tile AT (weights) and B tile BT (tokens). */
+ * C tile CT, with A tile AT (weights) and B tile BT (tokens).  The rows'
+ * lines two blocks on are asked from L2 into L1 first, so that a tile
+ * load finds most of its 16 rows there (110m Q8_0's matrices at 16 tokens,
+ * two threads: 4-9% less time; 16 sequences' decoding 1.2% faster, prompt
+ * processing 2.5%, paired runs in one process).  Integer addresses: past
+ * a tail group's rows they may lie outside the matrix (never faulting). */
 #define AMXQ_ISSUE(CT, AT, BT)                                                                                         \
     do {                                                                                                               \
+        _Pragma("GCC unroll 16") for (int r_ = 0; r_ < 16; r_++)                                                       \
+            _mm_prefetch((const char *)((uintptr_t)iwq + (size_t)r_ * row_bytes +                                      \
+                                        (size_t)(ib + 2) * sizeof(sl_block_q8_0) + 33),                               \
+                         _MM_HINT_T0);                                                                                 \
         _tile_loadd(AT, iwq + (size_t)ib * sizeof(sl_block_q8_0), (long)row_bytes);                                    \
         _tile_loadd(BT, pk + (size_t)ib * 512, 64);                                                                    \
         _tile_zero(CT);                                                                                                \
