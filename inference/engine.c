@@ -253,6 +253,7 @@ typedef enum {
     EPI_QKV,    /* q, k, v: RoPE and the KV write (qkv_epilogue) */
     EPI_SWIGLU, /* gate and up, the same rows in one task: SwiGLU into gate's
                    rows, then those rows quantized for the down product */
+    EPI_RESID,  /* wo, down: the rows added into the residual stream e->x */
 } epi_kind;
 
 typedef struct mm_job {
@@ -306,6 +307,9 @@ static void mm_task(void *ctx, int task, int thread)
     mm_rows(j, i, r0, r1);
     if (j->epi == EPI_QKV)
         qkv_epilogue(j->e, j->layer, i, r0, r1, j->nt, j->y[i], rows, 0);
+    if (j->epi == EPI_RESID) /* rows == dim; the same sums as the step's loop, in parallel and in cache */
+        for (int t = 0; t < j->nt; t++)
+            sl_add_f32(j->e->x + (size_t)t * rows + r0, j->y[i] + (size_t)t * rows + r0, r1 - r0);
     if (j->epi != EPI_SWIGLU)
         return;
     mm_rows(j, 1, r0, r1);
@@ -528,18 +532,18 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
             att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
         run_tasks(e, att_task, &aj, aj.n_tasks, att_work);
         pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out, .ready = aj.quant_out};
-        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, EPI_NONE, 0);
-        for (size_t i = 0; i < (size_t)nt * dim; i++)
-            e->x[i] += e->xb[i];
+        matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, fuse ? EPI_RESID : EPI_NONE, 0);
+        if (!fuse)
+            sl_add_f32(e->x, e->xb, nt * dim);
         const int down_q = fuse && sl_wtype_quantized(L->w_down.wt);
         pre_job pf = {.kind = PRE_NORM, .layer = l, .at = SL_TAP_FFN_IN, .norm = L->ffn_norm, .in = e->x, .x = e->xb};
         matmul(e, 2, (const sl_wmat *[]){&L->w_gate, &L->w_up}, (float *[]){e->hb, e->hb2}, &pf, nt,
                fuse ? EPI_SWIGLU : EPI_NONE, down_q);
         pre_job ps = {.kind = fuse ? PRE_NONE : PRE_SWIGLU, .layer = l, .at = SL_TAP_DOWN_IN, .x = e->hb, .xq = e->xq2,
                       .ready = down_q};
-        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, &ps, nt, EPI_NONE, 0);
-        for (size_t i = 0; i < (size_t)nt * dim; i++)
-            e->x[i] += e->xb[i];
+        matmul(e, 1, (const sl_wmat *[]){&L->w_down}, (float *[]){e->xb}, &ps, nt, fuse ? EPI_RESID : EPI_NONE, 0);
+        if (!fuse)
+            sl_add_f32(e->x, e->xb, nt * dim);
     }
     if (n_out == 0)
         return;

@@ -46,6 +46,8 @@ typedef void (*sl_exp_shift_fn)(float *a, int n, float shift);
 float sl_max_f32(const float *x, int n);
 /* x[i] /= d, 4 lanes at a time (each lane's quotient is the scalar's). */
 void sl_div_f32(float *x, int n, float d);
+/* x[i] += y[i], 4 lanes at a time (each lane's sum is the scalar's). */
+void sl_add_f32(float *x, const float *y, int n);
 
 void sl_rmsnorm_scalar(float *o, const float *x, const float *w, int n, int nt, float eps);
 void sl_swiglu_scalar(float *h, const float *h2, int n);

@@ -107,3 +107,12 @@ void sl_div_f32(float *x, int n, float d)
     for (; i < n; i++)
         x[i] /= d;
 }
+
+void sl_add_f32(float *x, const float *y, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_add_ps(_mm_loadu_ps(x + i), _mm_loadu_ps(y + i)));
+    for (; i < n; i++)
+        x[i] += y[i];
+}

@@ -161,9 +161,9 @@ Test(vmath, rmsnorm_is_run_c_at_every_level_and_token_count)
 
 /* Softmax's largest score and its division, 4 lanes at a time, against the
  * loops they replace: every length to 41, NaNs and signed zeros anywhere. */
-Test(vmath, max_and_div_are_the_loops)
+Test(vmath, max_div_and_add_are_the_loops)
 {
-    float x[41], y[41];
+    float x[41], y[41], z[41];
     const float odd[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 3.5f};
     for (int round = 0; round < 400; round++)
         for (int n = 1; n <= 41; n++) {
@@ -186,5 +186,12 @@ Test(vmath, max_and_div_are_the_loops)
             for (int i = 0; i < n; i++)
                 cr_assert(same(y[i], x[i] / d), "%a / %a: %a, not %a", (double)x[i], (double)d, (double)y[i],
                           (double)(x[i] / d));
+            for (int i = 0; i < n; i++) /* the quotients, and every fifth -x[i] (a sum of exactly zero) */
+                z[i] = i % 5 == 0 ? -x[i] : y[i];
+            memcpy(y, x, sizeof(float) * (size_t)n);
+            sl_add_f32(y, z, n);
+            for (int i = 0; i < n; i++)
+                cr_assert(same(y[i], x[i] + z[i]), "%a + %a: %a, not %a", (double)x[i], (double)z[i], (double)y[i],
+                          (double)(x[i] + z[i]));
         }
 }
