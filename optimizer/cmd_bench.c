@@ -18,9 +18,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluice bench IMAGE [--threads T] [--isa ISA] [--prompt N] [--gen N] [--seqs 1,4,16,64]\n"
-               "                    [--reps R] [--bw-mib M] [--unfused] [--json]\n"
-               "  Each level runs R times (default 3); the medians are reported.\n"
+    fprintf(f, "usage: sluice bench IMAGE [--threads T[,T...]] [--isa ISA] [--prompt N] [--gen N]\n"
+               "                    [--seqs 1,4,16,64] [--reps R] [--bw-mib M] [--unfused] [--json]\n"
+               "  Each level runs R times (default 3); the medians are reported.  Several\n"
+               "  thread counts (--threads 1,2) run as engines of their own, interleaved\n"
+               "  rep by rep, each level's decoding also compared with the first count's\n"
+               "  as the median of the reps' paired ratios.\n"
                "  --unfused runs RoPE, SwiGLU and activation quantization as passes of\n"
                "  their own (the same results), to measure what fusing them gains.\n");
 }
@@ -94,6 +97,8 @@ static double read_bandwidth(sl_engine *e, size_t mib)
     return sl_cli_median(bw, 5);
 }
 
+#define MAX_TC 4 /* thread counts compared in one run */
+
 typedef struct level {
     int seqs;
     double pp_tok_s, tg_tok_s;
@@ -152,13 +157,16 @@ int sl_cmd_bench(int argc, char **argv)
         {"json", no_argument, 0, O_JSON},       {"reps", required_argument, 0, O_REPS},
         {"unfused", no_argument, 0, O_UNFUSED}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    long long prompt = 32, gen = 32, bw_mib = 1024, reps = 3, v;
-    int json = 0, c, levels[16] = {1, 4, 16, 64}, n_levels = 4;
+    long long prompt = 32, gen = 32, bw_mib = 1024, reps = 3;
+    int json = 0, c, levels[16] = {1, 4, 16, 64}, n_levels = 4, tcs[MAX_TC] = {0}, n_tc = 1;
     sl_engine_cfg ec = {.isa = -1, .pin = 2};
     optind = 1;
     while ((c = getopt_long(argc, argv, "T:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'T': if (sl_cli_int("--threads", optarg, 1, 1024, &v)) return SL_EXIT_ERROR; ec.n_threads = (int)v; break;
+        case 'T':
+            if ((n_tc = sl_cli_int_list("--threads", optarg, 1, 1024, tcs, MAX_TC)) < 1)
+                return SL_EXIT_ERROR;
+            break;
         case O_ISA: if (sl_cli_isa(optarg, &ec.isa)) return SL_EXIT_ERROR; break;
         case O_UNFUSED: ec.unfused = 1; break;
         case O_PROMPT: if (sl_cli_int("--prompt", optarg, 1, 4096, &prompt)) return SL_EXIT_ERROR; break;
@@ -186,36 +194,65 @@ int sl_cmd_bench(int argc, char **argv)
     ec.kv_blocks = max_seqs * sl_kv_blocks_for(ec.ctx);
     ec.max_batch_tokens = 512;
     sl_model *m;
-    sl_engine *e;
-    int rc = sl_cli_open(argv[optind], &ec, &m, &e);
+    sl_engine *es[MAX_TC] = {0};
+    ec.n_threads = tcs[0];
+    int rc = sl_cli_open(argv[optind], &ec, &m, &es[0]);
     if (rc)
         return rc;
-    level res[16];
+    for (int ti = 1; ti < n_tc && !rc; ti++) {
+        sl_engine_cfg ci = ec;
+        ci.n_threads = tcs[ti];
+        rc = sl_cli_engine(argv[optind], m, &ci, &es[ti]);
+    }
+    /* the engine that the bandwidth, the ceiling and the summary are for:
+     * the one with the most threads */
+    int top = 0;
+    for (int ti = 1; ti < n_tc && !rc; ti++)
+        if (sl_engine_threads(es[ti]) > sl_engine_threads(es[top]))
+            top = ti;
+    sl_engine *e = es[top];
+    static level res[MAX_TC][16];
+    static double pp[MAX_TC][16][100], tg[MAX_TC][16][100], ratio[MAX_TC][16];
     sl_err err = {0};
-    /* warm-up: page the weights in so the first level is not a disk test */
-    level warm;
-    if (run_level(e, m, 1, 4, 2, 7, &warm, &err)) {
-        fprintf(stderr, "sluice: %s\n", err.msg);
-        rc = SL_EXIT_ERROR;
+    if (rc)
         goto out;
-    }
-    /* Levels interleaved across repetitions, so a noisy minute spreads over
-     * all of them; medians per level. */
-    double pp[16][100], tg[16][100];
-    for (int r = 0; r < reps; r++)
-        for (int i = 0; i < n_levels; i++) {
-            if (run_level(e, m, levels[i], (int)prompt, (int)gen, 42 + (uint64_t)i, &res[i], &err)) {
-                fprintf(stderr, "sluice: %d sequences: %s\n", levels[i], err.msg);
-                rc = SL_EXIT_ERROR;
-                goto out;
-            }
-            pp[i][r] = res[i].pp_tok_s;
-            tg[i][r] = res[i].tg_tok_s;
+    /* warm-up: page the weights in so the first level is not a disk test */
+    for (int ti = 0; ti < n_tc; ti++) {
+        level warm;
+        if (run_level(es[ti], m, 1, 4, 2, 7, &warm, &err)) {
+            fprintf(stderr, "sluice: %s\n", err.msg);
+            rc = SL_EXIT_ERROR;
+            goto out;
         }
-    for (int i = 0; i < n_levels; i++) {
-        res[i].pp_tok_s = sl_cli_median(pp[i], (int)reps);
-        res[i].tg_tok_s = sl_cli_median(tg[i], (int)reps);
     }
+    /* Levels (and thread counts) interleaved across repetitions, so a noisy
+     * minute spreads over all of them; medians per level. */
+    for (int r = 0; r < reps; r++)
+        for (int ti = 0; ti < n_tc; ti++)
+            for (int i = 0; i < n_levels; i++) {
+                if (run_level(es[ti], m, levels[i], (int)prompt, (int)gen, 42 + (uint64_t)i, &res[ti][i], &err)) {
+                    fprintf(stderr, "sluice: %d threads, %d sequences: %s\n", sl_engine_threads(es[ti]), levels[i],
+                            err.msg);
+                    rc = SL_EXIT_ERROR;
+                    goto out;
+                }
+                pp[ti][i][r] = res[ti][i].pp_tok_s;
+                tg[ti][i][r] = res[ti][i].tg_tok_s;
+            }
+    /* each rep's decoding against the first thread count's in the same rep
+     * (before the medians, which sort) */
+    for (int ti = 1; ti < n_tc; ti++)
+        for (int i = 0; i < n_levels; i++) {
+            double q[100];
+            for (int r = 0; r < reps; r++)
+                q[r] = tg[ti][i][r] / tg[0][i][r];
+            ratio[ti][i] = sl_cli_median(q, (int)reps);
+        }
+    for (int ti = 0; ti < n_tc; ti++)
+        for (int i = 0; i < n_levels; i++) {
+            res[ti][i].pp_tok_s = sl_cli_median(pp[ti][i], (int)reps);
+            res[ti][i].tg_tok_s = sl_cli_median(tg[ti][i], (int)reps);
+        }
     const uint64_t rss = sl_cli_peak_rss();
     const int threads = sl_engine_threads(e);
     const double bw = bw_mib ? read_bandwidth(e, (size_t)bw_mib) : 0.0;
@@ -231,8 +268,8 @@ int sl_cmd_bench(int argc, char **argv)
     }
     double tg1 = 0.0;
     for (int i = 0; i < n_levels; i++)
-        if (res[i].seqs == 1)
-            tg1 = res[i].tg_tok_s;
+        if (res[top][i].seqs == 1)
+            tg1 = res[top][i].tg_tok_s;
     if (json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "image", json_object_new_string(argv[optind]));
@@ -251,13 +288,17 @@ int sl_cmd_bench(int argc, char **argv)
         json_object_object_add(o, "gen_tokens", json_object_new_int((int)gen));
         json_object_object_add(o, "reps", json_object_new_int((int)reps));
         json_object *la = json_object_new_array();
-        for (int i = 0; i < n_levels; i++) {
-            json_object *l = json_object_new_object();
-            json_object_object_add(l, "sequences", json_object_new_int(res[i].seqs));
-            json_object_object_add(l, "pp_tok_s", json_object_new_double(res[i].pp_tok_s));
-            json_object_object_add(l, "tg_tok_s", json_object_new_double(res[i].tg_tok_s));
-            json_object_array_add(la, l);
-        }
+        for (int ti = 0; ti < n_tc; ti++)
+            for (int i = 0; i < n_levels; i++) {
+                json_object *l = json_object_new_object();
+                json_object_object_add(l, "threads", json_object_new_int(sl_engine_threads(es[ti])));
+                json_object_object_add(l, "sequences", json_object_new_int(res[ti][i].seqs));
+                json_object_object_add(l, "pp_tok_s", json_object_new_double(res[ti][i].pp_tok_s));
+                json_object_object_add(l, "tg_tok_s", json_object_new_double(res[ti][i].tg_tok_s));
+                if (ti > 0)
+                    json_object_object_add(l, "tg_paired_ratio_to_first_threads", json_object_new_double(ratio[ti][i]));
+                json_object_array_add(la, l);
+            }
         json_object_object_add(o, "levels", la);
         json_object_object_add(o, "peak_rss_bytes", json_object_new_int64((int64_t)rss));
         json_object_object_add(o, "read_bw_bytes_s", json_object_new_double(bw));
@@ -274,10 +315,16 @@ int sl_cmd_bench(int argc, char **argv)
         for (int t = 0; t < SL_W_COUNT; t++)
             if (used[t])
                 printf(" [%s]", k->gemm_name[t]);
-        printf("\n%8s %14s %14s   (prompt %lld, generate %lld; medians of %lld)\n", "seqs", "pp tok/s", "tg tok/s",
-               prompt, gen, reps);
-        for (int i = 0; i < n_levels; i++)
-            printf("%8d %14.1f %14.1f\n", res[i].seqs, res[i].pp_tok_s, res[i].tg_tok_s);
+        printf("\n%8s %8s %14s %14s   (prompt %lld, generate %lld; medians of %lld)\n", "threads", "seqs", "pp tok/s",
+               "tg tok/s", prompt, gen, reps);
+        for (int ti = 0; ti < n_tc; ti++)
+            for (int i = 0; i < n_levels; i++) {
+                printf("%8d %8d %14.1f %14.1f", sl_engine_threads(es[ti]), res[ti][i].seqs, res[ti][i].pp_tok_s,
+                       res[ti][i].tg_tok_s);
+                if (ti > 0)
+                    printf("   (tg %.3fx %d threads', paired)", ratio[ti][i], sl_engine_threads(es[0]));
+                printf("\n");
+            }
         printf("peak RSS %.1f MB\n", (double)rss / 1e6);
         if (bw > 0)
             printf("read bandwidth %.1f GB/s (median of 5 over %lld MiB) -> decoding ceiling %.1f tok/s; 1 sequence "
@@ -288,7 +335,8 @@ int sl_cmd_bench(int argc, char **argv)
     }
     rc = SL_EXIT_OK;
 out:
-    sl_engine_destroy(e);
+    for (int ti = 0; ti < n_tc; ti++)
+        sl_engine_destroy(es[ti]);
     sl_model_close(m);
     return rc;
 }

@@ -633,3 +633,37 @@ Test(cli, bench_reports_json)
     json_object_put(j);
     free(out);
 }
+
+/* Several thread counts in one run: a level per (count, sequences), in
+ * that order, each count's later levels with their paired ratio; the
+ * summary fields for the count with the most threads. */
+Test(cli, bench_compares_thread_counts)
+{
+    NEED_SHARED(models);
+    char *out;
+    cr_assert_eq(run_stdout(&out, "bench %s --threads 2,1 --seqs 1,2 --prompt 4 --gen 3 --reps 3 --bw-mib 0 --json",
+                            test_path(models, "stories260K.gguf")), 0, "%s", out);
+    json_object *j = json_tokener_parse(out), *lv;
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_eq(json_object_get_int(json_object_object_get(j, "threads")), 2);
+    cr_assert(json_object_object_get_ex(j, "levels", &lv));
+    cr_assert_eq(json_object_array_length(lv), 4);
+    const int want[4][2] = {{2, 1}, {2, 2}, {1, 1}, {1, 2}};
+    for (int i = 0; i < 4; i++) {
+        json_object *l = json_object_array_get_idx(lv, (size_t)i), *r;
+        cr_assert_eq(json_object_get_int(json_object_object_get(l, "threads")), want[i][0], "level %d", i);
+        cr_assert_eq(json_object_get_int(json_object_object_get(l, "sequences")), want[i][1], "level %d", i);
+        cr_assert_gt(json_object_get_double(json_object_object_get(l, "tg_tok_s")), 0, "level %d", i);
+        const int paired = json_object_object_get_ex(l, "tg_paired_ratio_to_first_threads", &r);
+        cr_assert_eq(paired, i >= 2, "level %d: a paired ratio only after the first count", i);
+        if (paired)
+            cr_assert(json_object_get_double(r) > 0.05 && json_object_get_double(r) < 20, "level %d: ratio %g", i,
+                      json_object_get_double(r));
+    }
+    json_object_put(j);
+    free(out);
+    cr_assert_eq(run(&out, "bench %s --threads 1,x", test_path(models, "stories260K.gguf")), 2);
+    free(out);
+    cr_assert_eq(run(&out, "bench %s --threads 1,2,3,4,5", test_path(models, "stories260K.gguf")), 2);
+    free(out);
+}
