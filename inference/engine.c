@@ -401,7 +401,16 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     mm_job j = {.e = e, .k = e->k, .n_mats = n_mats, .xf = pre->x, .xq = pre->xq, .nt = nt, .epi = epi,
                 .layer = pre->layer, .quant_out = quant_out};
     int quant = 0, total = 0, w8a8 = 0;
-    const int threads = sl_pool_threads(e->pool);
+    uint64_t work = 0, bytes = 0;
+    for (int i = 0; i < n_mats; i++) {
+        work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
+        bytes += (uint64_t)w[i]->rows * w[i]->row_bytes;
+    }
+    if (bytes < POOL_SMALL_BYTES && work < POOL_SMALL_WORK)
+        work = 0;
+    /* a job for the calling thread alone is cut as for one thread: then
+     * any thread count runs it the same way, at the same cost */
+    const int threads = work < POOL_MIN_WORK ? 1 : sl_pool_threads(e->pool);
     for (int i = 0; i < n_mats; i++) {
         j.w[i] = w[i];
         j.y[i] = y[i];
@@ -436,12 +445,7 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         e->k->xprep(pre->xq, e->k->act_bytes(w[0]->cols), nt, w[0]->cols, e->xp);
         j.xp = e->xp;
     }
-    uint64_t work = 0, bytes = 0;
-    for (int i = 0; i < n_mats; i++) {
-        work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
-        bytes += (uint64_t)w[i]->rows * w[i]->row_bytes;
-    }
-    run_tasks(e, mm_task, &j, total, bytes < POOL_SMALL_BYTES && work < POOL_SMALL_WORK ? 0 : work);
+    run_tasks(e, mm_task, &j, total, work);
 }
 
 /* The first `bytes` of one or two KV runs touched (b may be NULL): the
