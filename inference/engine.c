@@ -407,7 +407,7 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         bytes += (uint64_t)w[i]->rows * w[i]->row_bytes;
     }
     if (bytes < POOL_SMALL_BYTES && work < POOL_SMALL_WORK)
-        work = 0;
+        work = 0; /* run_tasks keeps it on the calling thread */
     /* a job for the calling thread alone is cut as for one thread: then
      * any thread count runs it the same way, at the same cost */
     const int threads = work < POOL_MIN_WORK ? 1 : sl_pool_threads(e->pool);
