@@ -212,7 +212,7 @@ int sl_cmd_bench(int argc, char **argv)
             top = ti;
     sl_engine *e = es[top];
     static level res[MAX_TC][16];
-    static double pp[MAX_TC][16][100], tg[MAX_TC][16][100], ratio[MAX_TC][16];
+    static double pp[MAX_TC][16][100], tg[MAX_TC][16][100], ratio[MAX_TC][16], lratio[MAX_TC][16];
     sl_err err = {0};
     if (rc)
         goto out;
@@ -239,14 +239,17 @@ int sl_cmd_bench(int argc, char **argv)
                 pp[ti][i][r] = res[ti][i].pp_tok_s;
                 tg[ti][i][r] = res[ti][i].tg_tok_s;
             }
-    /* each rep's decoding against the first thread count's in the same rep
-     * (before the medians, which sort) */
-    for (int ti = 1; ti < n_tc; ti++)
+    /* each rep's decoding against the first thread count's, and against the
+     * first level's, in the same rep (before the medians, which sort) */
+    for (int ti = 0; ti < n_tc; ti++)
         for (int i = 0; i < n_levels; i++) {
-            double q[100];
-            for (int r = 0; r < reps; r++)
+            double q[100], s[100];
+            for (int r = 0; r < reps; r++) {
                 q[r] = tg[ti][i][r] / tg[0][i][r];
+                s[r] = tg[ti][i][r] / tg[ti][0][r];
+            }
             ratio[ti][i] = sl_cli_median(q, (int)reps);
+            lratio[ti][i] = sl_cli_median(s, (int)reps);
         }
     for (int ti = 0; ti < n_tc; ti++)
         for (int i = 0; i < n_levels; i++) {
@@ -297,6 +300,8 @@ int sl_cmd_bench(int argc, char **argv)
                 json_object_object_add(l, "tg_tok_s", json_object_new_double(res[ti][i].tg_tok_s));
                 if (ti > 0)
                     json_object_object_add(l, "tg_paired_ratio_to_first_threads", json_object_new_double(ratio[ti][i]));
+                if (i > 0)
+                    json_object_object_add(l, "tg_paired_ratio_to_first_level", json_object_new_double(lratio[ti][i]));
                 json_object_array_add(la, l);
             }
         json_object_object_add(o, "levels", la);
@@ -321,8 +326,10 @@ int sl_cmd_bench(int argc, char **argv)
             for (int i = 0; i < n_levels; i++) {
                 printf("%8d %8d %14.1f %14.1f", sl_engine_threads(es[ti]), res[ti][i].seqs, res[ti][i].pp_tok_s,
                        res[ti][i].tg_tok_s);
+                if (i > 0)
+                    printf("   (tg %.2fx seqs %d, paired)", lratio[ti][i], res[ti][0].seqs);
                 if (ti > 0)
-                    printf("   (tg %.3fx %d threads', paired)", ratio[ti][i], sl_engine_threads(es[0]));
+                    printf("   (tg %.3fx threads %d, paired)", ratio[ti][i], sl_engine_threads(es[0]));
                 printf("\n");
             }
         printf("peak RSS %.1f MB\n", (double)rss / 1e6);

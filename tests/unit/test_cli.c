@@ -635,8 +635,9 @@ Test(cli, bench_reports_json)
 }
 
 /* Several thread counts in one run: a level per (count, sequences), in
- * that order, each count's later levels with their paired ratio; the
- * summary fields for the count with the most threads. */
+ * that order, each count's later levels with their paired ratio, each
+ * count's later sequence levels with theirs to its first; the summary
+ * fields for the count with the most threads. */
 Test(cli, bench_compares_thread_counts)
 {
     NEED_SHARED(models);
@@ -658,6 +659,11 @@ Test(cli, bench_compares_thread_counts)
         cr_assert_eq(paired, i >= 2, "level %d: a paired ratio only after the first count", i);
         if (paired)
             cr_assert(json_object_get_double(r) > 0.05 && json_object_get_double(r) < 20, "level %d: ratio %g", i,
+                      json_object_get_double(r));
+        const int per_level = json_object_object_get_ex(l, "tg_paired_ratio_to_first_level", &r);
+        cr_assert_eq(per_level, i % 2 == 1, "level %d: a ratio to 1 sequence only for 2 sequences", i);
+        if (per_level) /* a ratio of two speeds, not a speed */
+            cr_assert(json_object_get_double(r) > 0.3 && json_object_get_double(r) < 20, "level %d: ratio %g", i,
                       json_object_get_double(r));
     }
     json_object_put(j);
