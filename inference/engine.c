@@ -186,12 +186,6 @@ const sl_model *sl_engine_model(const sl_engine *e) { return e->m; }
 
 /* ---- RoPE and the KV write, fused into the QKV product --------------- */
 
-/* A task of the q, k or v product (which: 0, 1, 2), once its rows r0..r1
- * (whole pairs: a task's rows start at a multiple of 16) are computed for
- * nt tokens from t0 (rows ldy apart in y):
- * RoPE on q's and k's rows (run.c's rotation of adjacent pairs), then k's
- * and v's rows into the KV cache.  The rows are still in L1, and the
- * attention that reads the cache starts after the whole product. */
 /* Where rows r.. of token tok's k (which = 1) or v (2) go in its
  * sequence's KV block: *len of them, up to r1 or the head's end. */
 static float *kv_run(const sl_engine *e, int layer, int which, int tok, int r, int r1, int *len)
@@ -202,6 +196,12 @@ static float *kv_run(const sl_engine *e, int layer, int which, int tok, int r, i
     return (which == 1 ? sl_kv_k(&e->kv, seq, layer, h, pos) : sl_kv_v(&e->kv, seq, layer, h, pos)) + off;
 }
 
+/* A task of the q, k or v product (which: 0, 1, 2), once its rows r0..r1
+ * (whole pairs: a task's rows start at a multiple of 16) are computed for
+ * nt tokens from t0 (rows ldy apart in y):
+ * RoPE on q's and k's rows (run.c's rotation of adjacent pairs), then k's
+ * and v's rows into the KV cache.  The rows are still in L1, and the
+ * attention that reads the cache starts after the whole product. */
 static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r1, int nt, float *y, int ldy,
                          int t0)
 {

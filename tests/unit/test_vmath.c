@@ -159,8 +159,9 @@ Test(vmath, rmsnorm_is_run_c_at_every_level_and_token_count)
     }
 }
 
-/* Softmax's largest score and its division, 4 lanes at a time, against the
- * loops they replace: every length to 41, NaNs and signed zeros anywhere. */
+/* Softmax's largest score and its division, and the residual add, 4 lanes
+ * at a time, against the loops they replace: every length to 41, NaNs and
+ * signed zeros anywhere. */
 Test(vmath, max_div_and_add_are_the_loops)
 {
     float x[41], y[41], z[41];
