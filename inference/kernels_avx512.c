@@ -167,49 +167,58 @@ SL_STATIC_ASSERT(sizeof(act_blk) == 64, "act_blk: one cache line");
 
 static size_t act_bytes(int k) { return (size_t)(k / 32) * sizeof(act_blk); }
 
-/* round half away from zero of 8 floats, through double so that adding
- * 0.5 is exact: the same integers as sl_quantize_act's scalar rounding */
-static inline __m256i round_away8(__m256 f)
+/* round half away from zero of 16 floats: f + copysign(0.5, f) rounded
+ * toward zero, then truncated.  Rounding toward zero never carries the sum
+ * past an integer (integers are floats), so the truncation is that of the
+ * exact sum: the integers (double)f + 0.5 gives in sl_quantize_act. */
+static inline __m512i round_away16(__m512 f)
 {
-    const __m512d a = _mm512_add_pd(_mm512_abs_pd(_mm512_cvtps_pd(f)), _mm512_set1_pd(0.5));
-    const __m256i m = _mm512_cvttpd_epi32(a); /* only 8 lanes: 256-bit result */
-    const __mmask8 neg = _mm256_cmp_ps_mask(f, _mm256_setzero_ps(), _CMP_LT_OQ);
-    return _mm256_mask_sub_epi32(m, neg, _mm256_setzero_si256(), m);
+    const __m512 h = _mm512_or_ps(_mm512_set1_ps(0.5f), _mm512_and_ps(f, _mm512_set1_ps(-0.0f)));
+    return _mm512_cvttps_epi32(_mm512_add_round_ps(f, h, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
 }
 
 /* One block: sl_quantize_act's values (same amax, same float scale and
- * inverse, same rounding), 32 at a time. */
-void sl_quantize_block_avx512(const float *x, int8_t *qs, float *d_out, int32_t *s_out)
+ * inverse, same rounding), 16 at a time; s[0], s[1]: the sums of the
+ * first and last 16 quants. */
+INLINE void quant_block(const float *x, int8_t *qs, float *d_out, int32_t s[2])
 {
     const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const __m512 f0 = _mm512_mul_ps(x0, _mm512_set1_ps(id)), f1 = _mm512_mul_ps(x1, _mm512_set1_ps(id));
-    const __m256i q0 = round_away8(_mm512_castps512_ps256(f0)), q1 = round_away8(_mm512_extractf32x8_ps(f0, 1));
-    const __m256i q2 = round_away8(_mm512_castps512_ps256(f1)), q3 = round_away8(_mm512_extractf32x8_ps(f1, 1));
-    const __m512i lo = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
-    const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(q2), q3, 1);
+    const __m512i lo = round_away16(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
+    const __m512i hi = round_away16(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
     _mm_storeu_si128((__m128i *)(void *)qs, _mm512_cvtepi32_epi8(lo));
     _mm_storeu_si128((__m128i *)(void *)(qs + 16), _mm512_cvtepi32_epi8(hi));
     *d_out = d;
-    *s_out = _mm512_reduce_add_epi32(_mm512_add_epi32(lo, hi));
+    /* both sums in one reduction: lanes 0-7 lo's partial sums, 8-15 hi's */
+    __m512i p = _mm512_add_epi32(_mm512_shuffle_i64x2(lo, hi, 0x44), _mm512_shuffle_i64x2(lo, hi, 0xee));
+    p = _mm512_add_epi32(p, _mm512_shuffle_epi32(p, _MM_PERM_BADC));
+    p = _mm512_add_epi32(p, _mm512_shuffle_epi32(p, _MM_PERM_CDAB));
+    p = _mm512_add_epi32(p, _mm512_shuffle_i64x2(p, p, 0xb1)); /* 128-bit lanes 0<->1, 2<->3 */
+    s[0] = _mm_cvtsi128_si32(_mm512_castsi512_si128(p));
+    s[1] = _mm_cvtsi128_si32(_mm512_extracti32x4_epi32(p, 2));
+}
+
+void sl_quantize_block_avx512(const float *x, int8_t *qs, float *d_out, int32_t *s_out)
+{
+    int32_t s[2];
+    quant_block(x, qs, d_out, s);
+    *s_out = s[0] + s[1];
 }
 
 static void act_quant(const float *x, void *out, int k)
 {
     act_blk *a = out;
     for (int b = 0; b < k / 32; b++) {
-        int32_t s;
-        sl_quantize_block_avx512(x + 32 * b, a[b].qs, &a[b].dx, &s);
-        a[b].c8 = -8 * s;
-        a[b].c128 = -128 * s;
-        a[b].ds = a[b].dx * (float)s;
-        int32_t lo = 0;
-        for (int j = 0; j < 16; j++)
-            lo += a[b].qs[j];
-        a[b].c32[0] = -32 * lo;
-        a[b].c32[1] = -32 * (s - lo);
+        int32_t s[2];
+        quant_block(x + 32 * b, a[b].qs, &a[b].dx, s);
+        const int32_t st = s[0] + s[1];
+        a[b].c8 = -8 * st;
+        a[b].c128 = -128 * st;
+        a[b].ds = a[b].dx * (float)st;
+        a[b].c32[0] = -32 * s[0];
+        a[b].c32[1] = -32 * s[1];
         a[b].pad_[0] = a[b].pad_[1] = 0;
     }
 }

@@ -303,6 +303,12 @@ Test(kernels, avx512_activation_quantizer_is_exact)
         if (r % 3 == 0) /* exact ties: amax 127 gives d = 1, so x + 0.5 lands on .5 */
             for (int i = 0; i < 32; i++)
                 x[i] = i == 0 ? 127.0f : (float)((int)(frand() * 120)) + 0.5f;
+        if (r % 3 == 1 && r % 7 && r % 5) /* a float step either side of a tie, either sign (d = 1 again):
+                                           * rounding x + 0.5 to nearest in float gets the one below wrong */
+            for (int i = 0; i < 32; i++) {
+                const float tie = (float)((int)(frand() * 120)) + 0.5f;
+                x[i] = i == 0 ? -127.0f : nextafterf(tie, i % 2 ? 0.0f : 200.0f) * (i % 4 < 2 ? 1.0f : -1.0f);
+            }
         if (r == 1)
             memset(x, 0, sizeof x);
         sl_block_q8x ref;
