@@ -336,9 +336,10 @@ static void mm_task(void *ctx, int task, int thread)
 #define POOL_SMALL_BYTES (256u << 10)
 #define POOL_SMALL_WORK (2u << 20)
 
-static void run_tasks(sl_engine *e, sl_task_fn fn, void *ctx, int n_tasks, uint64_t work)
+/* The tasks on the pool, or one after another on the calling thread. */
+static void run_tasks(sl_engine *e, sl_task_fn fn, void *ctx, int n_tasks, int pooled)
 {
-    if (work < POOL_MIN_WORK) {
+    if (!pooled) {
         for (int t = 0; t < n_tasks; t++)
             fn(ctx, t, 0);
         return;
@@ -406,11 +407,10 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         work += (uint64_t)w[i]->rows * (uint64_t)w[i]->cols * (uint64_t)nt;
         bytes += (uint64_t)w[i]->rows * w[i]->row_bytes;
     }
-    if (bytes < POOL_SMALL_BYTES && work < POOL_SMALL_WORK)
-        work = 0; /* run_tasks keeps it on the calling thread */
+    const int pooled = work >= POOL_MIN_WORK && (bytes >= POOL_SMALL_BYTES || work >= POOL_SMALL_WORK);
     /* a job for the calling thread alone is cut as for one thread: then
      * any thread count runs it the same way, at the same cost */
-    const int threads = work < POOL_MIN_WORK ? 1 : sl_pool_threads(e->pool);
+    const int threads = pooled ? sl_pool_threads(e->pool) : 1;
     for (int i = 0; i < n_mats; i++) {
         j.w[i] = w[i];
         j.y[i] = y[i];
@@ -433,7 +433,8 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
     pre->in_scale = w[0]->in_scale;
     /* a prepared value costs about what 32 multiply-adds do */
     if (!pre->ready && (quant || w8a8 || pre->kind != PRE_NONE))
-        run_tasks(e, pre_task, pre, (nt + PRE_GROUP - 1) / PRE_GROUP, (uint64_t)nt * (uint64_t)w[0]->cols * 32);
+        run_tasks(e, pre_task, pre, (nt + PRE_GROUP - 1) / PRE_GROUP,
+                  (uint64_t)nt * (uint64_t)w[0]->cols * 32 >= POOL_MIN_WORK);
     if (e->tap)
         e->tap(e->tap_ctx, pre->layer, pre->at, pre->x, nt, w[0]->cols);
     /* The input in the tile kernels' form, made once here instead of in
@@ -445,7 +446,7 @@ static void matmul(sl_engine *e, int n_mats, const sl_wmat *const *w, float *con
         e->k->xprep(pre->xq, e->k->act_bytes(w[0]->cols), nt, w[0]->cols, e->xp);
         j.xp = e->xp;
     }
-    run_tasks(e, mm_task, &j, total, work);
+    run_tasks(e, mm_task, &j, total, pooled);
 }
 
 /* The first `bytes` of one or two KV runs touched (b may be NULL): the
@@ -545,7 +546,7 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
         uint64_t att_work = 0;
         for (int t = 0; t < nt; t++)
             att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
-        run_tasks(e, att_task, &aj, aj.n_tasks, att_work);
+        run_tasks(e, att_task, &aj, aj.n_tasks, att_work >= POOL_MIN_WORK);
         pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out, .ready = aj.quant_out};
         matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, fuse ? EPI_RESID : EPI_NONE, 0);
         if (!fuse)
