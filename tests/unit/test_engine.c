@@ -356,6 +356,52 @@ Test(engine, fused_steps_match_unfused_bit_for_bit, .timeout = 300)
     test_rmtree(dir);
 }
 
+/* One token a step far into the context: from 128 positions the tiny
+ * shape's attention reads 64 KiB of keys and values a step, and at 2
+ * threads goes to the pool even for one token.  Every step's logits must
+ * equal the same positions computed in one chunk on one thread. */
+Test(engine, long_context_decoding_matches_one_chunk, .timeout = 300)
+{
+    char *dir = test_tmpdir();
+    sl_model_src src;
+    sl_err err = {0};
+    cr_assert_eq(sl_synth_model(sl_synth_find("tiny"), 11, &src, &err), SL_OK, "%s", err.msg);
+    sl_write_opts o = {.type = SL_TYPE_Q8_0, .recipe = "synth"};
+    const char *path = test_path(dir, "tiny.gguf");
+    cr_assert_eq(sl_model_write(&src, path, &o, NULL, &err), SL_OK, "%s", err.msg);
+    sl_model_src_free(&src);
+    sl_model *m = test_open_model(path);
+    cr_assert_eq(m->vocab, 512);
+    enum { N = 300 };
+    int32_t toks[N];
+    toks[0] = 1;
+    for (int i = 1; i < N; i++)
+        toks[i] = rtok();
+    float *lg = malloc(sizeof(float) * 512);
+    for (int isa = 0; isa < SL_ISA_COUNT; isa++) {
+        if (!sl_kernels_for((sl_isa)isa))
+            continue;
+        sl_engine *e1 = engine(m, isa, 1, 1), *e2 = engine(m, isa, 2, 1);
+        float *whole = alone(e1, toks, N);
+        int s;
+        cr_assert_eq(sl_kv_seq_new(sl_engine_kv(e2), &s, &err), SL_OK, "%s", err.msg);
+        for (int p = 0; p < N; p++) {
+            sl_chunk c = {s, p, 1, &toks[p], 1};
+            cr_assert_eq(sl_engine_forward(e2, &c, 1, lg, &err), SL_OK, "%s", err.msg);
+            cr_assert(memcmp(lg, whole + (size_t)p * 512, sizeof(float) * 512) == 0,
+                      "%s: position %d decoded alone at 2 threads differs from the chunk at 1", sl_isa_name((sl_isa)isa),
+                      p);
+        }
+        sl_kv_seq_free(sl_engine_kv(e2), s);
+        free(whole);
+        sl_engine_destroy(e1);
+        sl_engine_destroy(e2);
+    }
+    free(lg);
+    sl_model_close(m);
+    test_rmtree(dir);
+}
+
 /* W8A8 (written by `sluice quantize`): per-token activation scales keep a
  * token's values independent of its batch; and an image missing a row
  * scale tensor is refused by name. */
