@@ -548,11 +548,11 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
         /* a head's output is whole blocks of wo's input when head_dim is a
          * multiple of 32: each attention task quantizes its own */
         att_job aj = {e, l, fuse && sl_wtype_quantized(L->wo.wt) && m->head_dim % 32 == 0, nt * m->n_heads};
-        uint64_t att_work = 0, kv_bytes = 0;
-        for (int t = 0; t < nt; t++) {
-            att_work += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->dim * 2;
-            kv_bytes += (uint64_t)(e->tok_pos[t] + 1) * (uint64_t)m->kv_dim * 2 * sizeof(float);
-        }
+        uint64_t n_pos = 0; /* positions read, over the step's tokens */
+        for (int t = 0; t < nt; t++)
+            n_pos += (uint64_t)e->tok_pos[t] + 1;
+        const uint64_t att_work = n_pos * (uint64_t)m->dim * 2;
+        const uint64_t kv_bytes = n_pos * (uint64_t)m->kv_dim * 2 * sizeof(float);
         run_tasks(e, att_task, &aj, aj.n_tasks, att_work >= POOL_MIN_WORK || kv_bytes >= POOL_ATT_BYTES);
         pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out, .ready = aj.quant_out};
         matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, fuse ? EPI_RESID : EPI_NONE, 0);
