@@ -8,7 +8,6 @@
 #include "sl_engine.h"
 #include "sl_eval.h"
 #include "sl_sampler.h"
-#include "sl_synth.h"
 #include "sl_types.h"
 #include "test_images.h"
 
@@ -302,19 +301,6 @@ Test(engine, batch_chunk_thread_invariance_quantized, .timeout = 300)
     test_rmtree(dir);
 }
 
-/* The tiny synth shape with this seed, written as `type` into dir, opened. */
-static sl_model *open_tiny(const char *dir, uint64_t seed, uint32_t type)
-{
-    sl_model_src src;
-    sl_err err = {0};
-    cr_assert_eq(sl_synth_model(sl_synth_find("tiny"), seed, &src, &err), SL_OK, "%s", err.msg);
-    sl_write_opts o = {.type = type, .recipe = "synth"};
-    const char *path = test_path(dir, "tiny.gguf");
-    cr_assert_eq(sl_model_write(&src, path, &o, NULL, &err), SL_OK, "%s", err.msg);
-    sl_model_src_free(&src);
-    return test_open_model(path);
-}
-
 /* The fused steps (RoPE and the KV write in the QKV product's tasks, each
  * attention task quantizing its head for wo, SwiGLU and down's
  * quantization in the gate/up product's tasks) against the same steps run
@@ -330,7 +316,9 @@ Test(engine, fused_steps_match_unfused_bit_for_bit, .timeout = 300)
     int len[16];
     random_prompts(toks, len);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        sl_model *m = open_tiny(dir, 7, types[ti]);
+        const char *path = test_path(dir, "tiny.gguf");
+        test_write_synth("tiny", 7, types[ti], path);
+        sl_model *m = test_open_model(path);
         cr_assert_eq(m->head_dim % 32, 0);
         cr_assert_neq(m->n_heads, m->n_kv_heads);
         for (int isa = 0; isa < SL_ISA_COUNT; isa++) {
@@ -370,7 +358,9 @@ Test(engine, long_context_decoding_matches_one_chunk, .timeout = 300)
 {
     char *dir = test_tmpdir();
     sl_err err = {0};
-    sl_model *m = open_tiny(dir, 11, SL_TYPE_Q8_0);
+    const char *path = test_path(dir, "tiny.gguf");
+    test_write_synth("tiny", 11, SL_TYPE_Q8_0, path);
+    sl_model *m = test_open_model(path);
     cr_assert_eq(m->vocab, 512);
     enum { N = 300 };
     int32_t toks[N];

@@ -1,10 +1,11 @@
-/* test_images.h - stories260K images for the engine tests, written from
- * ../shared/models with the importers (once per test process). */
+/* test_images.h - images for the tests: stories260K, written from
+ * ../shared/models with the importers, and synth shapes. */
 #ifndef SL_TEST_IMAGES_H
 #define SL_TEST_IMAGES_H
 
 #include "sl_model.h"
 #include "sl_model_src.h"
+#include "sl_synth.h"
 #include "test_support.h"
 
 /* kind: "llama2c" (stories260K.bin) or "ak42" (stories260K-q8.bin), stored
@@ -18,6 +19,17 @@ static inline void test_write_image(const char *models, const char *kind, uint32
                         : sl_import_llama2c(test_path(models, "stories260K.bin"), test_path(models, "tok512.bin"), &m, &err);
     cr_assert_eq(st, SL_OK, "%s", err.msg);
     sl_write_opts o = {.type = type, .recipe = "test", .report = NULL};
+    cr_assert_eq(sl_model_write(&m, out, &o, NULL, &err), SL_OK, "%s", err.msg);
+    sl_model_src_free(&m);
+}
+
+/* The synth shape with this seed, stored as `type`, written to out. */
+static inline void test_write_synth(const char *shape, uint64_t seed, uint32_t type, const char *out)
+{
+    sl_model_src m;
+    sl_err err = {0};
+    cr_assert_eq(sl_synth_model(sl_synth_find(shape), seed, &m, &err), SL_OK, "%s", err.msg);
+    sl_write_opts o = {.type = type, .recipe = "synth"};
     cr_assert_eq(sl_model_write(&m, out, &o, NULL, &err), SL_OK, "%s", err.msg);
     sl_model_src_free(&m);
 }

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "sl_gguf.h"
-#include "sl_synth.h"
 #include "sl_tokenizer.h"
 #include "sl_types.h"
 #include "test_images.h"
@@ -254,12 +253,7 @@ Test(tokenizer, long_text_is_fast_and_exact)
 Test(tokenizer, sparse_vocabulary_falls_back_to_bytes)
 {
     char *dir = test_tmpdir();
-    sl_model_src m;
-    sl_err err = {0};
-    cr_assert_eq(sl_synth_model(sl_synth_find("tiny"), 1, &m, &err), SL_OK, "%s", err.msg);
-    sl_write_opts o = {.type = SL_TYPE_KEEP};
-    cr_assert_eq(sl_model_write(&m, test_path(dir, "t.gguf"), &o, NULL, &err), SL_OK, "%s", err.msg);
-    sl_model_src_free(&m);
+    test_write_synth("tiny", 1, SL_TYPE_KEEP, test_path(dir, "t.gguf"));
     vocab v = open_vocab(test_path(dir, "t.gguf"));
     awkward_text(&v);
     const char many[] = "          x          ";
