@@ -12,7 +12,7 @@
 #include "sl_mgmt.h"
 
 #define PEERS 16
-#define LINE_MAX_BYTES 65536
+#define LINE_MAX_BYTES SL_MGMT_LINE_MAX
 
 typedef struct peer {
     int fd;
@@ -135,13 +135,14 @@ void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
         p->len += (size_t)r;
         char *nl;
         while (p->fd >= 0 && (nl = memchr(p->buf, '\n', p->len))) {
-            *nl = 0;
-            json_object *req = json_tokener_parse(p->buf), *out;
-            if (!req || !json_object_is_type(req, json_type_object))
-                out = error_reply("not a JSON object on one line");
+            json_object *obj, *out;
+            sl_mgmt_req req;
+            sl_err err = {0};
+            if (sl_mgmt_parse(p->buf, (size_t)(nl - p->buf), &obj, &req, &err))
+                out = error_reply(err.msg);
             else
-                out = m->fn(m->ctx, req);
-            json_object_put(req);
+                out = m->fn(m->ctx, &req);
+            json_object_put(obj);
             reply(m, i, out);
             json_object_put(out);
             if (p->fd < 0)

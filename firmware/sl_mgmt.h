@@ -10,10 +10,12 @@
 #include <stdint.h>
 
 #include "sl_error.h"
+#include "sl_mgmt_req.h"
 
 typedef struct sl_mgmt sl_mgmt;
-/* Answers one request object with a new reply object. */
-typedef json_object *(*sl_mgmt_fn)(void *ctx, json_object *req);
+/* Answers one checked request (sl_mgmt_parse) with a new reply object;
+ * lines that fail the check are answered here, with the reason. */
+typedef json_object *(*sl_mgmt_fn)(void *ctx, const sl_mgmt_req *req);
 
 /* Listens at path (replacing a stale socket file) and adds itself to the
  * epoll set ep with tags from tag0 up (tag0 .. tag0 + 16). */

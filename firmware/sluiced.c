@@ -752,20 +752,17 @@ static json_object *version_json(const sl_version *v)
     return o;
 }
 
-static json_object *on_mgmt(void *ctx, json_object *q)
+static json_object *on_mgmt(void *ctx, const sl_mgmt_req *q)
 {
     server *sv = ctx;
-    json_object *r = json_object_new_object(), *x;
-    const char *cmd = json_object_object_get_ex(q, "cmd", &x) ? json_object_get_string(x) : "";
-    const char *name = json_object_object_get_ex(q, "name", &x) ? json_object_get_string(x) : NULL;
-    const char *image = json_object_object_get_ex(q, "image", &x) ? json_object_get_string(x) : NULL;
-    const int force = json_object_object_get_ex(q, "force", &x) && json_object_get_boolean(x);
+    json_object *r = json_object_new_object();
+    const char *cmd = sl_mgmt_cmd_name(q->cmd), *name = q->name;
     sl_err err = {0};
     sl_status st = SL_OK;
-    if (!strcmp(cmd, "status") || !strcmp(cmd, "models") || !strcmp(cmd, "stats")) {
+    if (q->cmd == SL_MGMT_STATUS || q->cmd == SL_MGMT_MODELS || q->cmd == SL_MGMT_STATS) {
         json_object *ms = json_object_new_array();
         for (int i = 0; i < SL_REG_VERSIONS; i++)
-            if (sv->reg.v[i].used && (strcmp(cmd, "models") || !sv->reg.v[i].retired))
+            if (sv->reg.v[i].used && (q->cmd != SL_MGMT_MODELS || !sv->reg.v[i].retired))
                 json_object_array_add(ms, version_json(&sv->reg.v[i]));
         json_object_object_add(r, "models", ms);
         json_object_object_add(r, "live", json_object_new_boolean(1));
@@ -779,25 +776,22 @@ static json_object *on_mgmt(void *ctx, json_object *q)
         json_object_object_add(r, "errors", json_object_new_int64((int64_t)sv->errors));
         json_object_object_add(r, "swaps", json_object_new_int64((int64_t)sv->reg.swaps));
         json_object_object_add(r, "swaps_failed", json_object_new_int64((int64_t)sv->reg.swaps_failed));
-    } else if (!strcmp(cmd, "load") || !strcmp(cmd, "swap")) {
-        if (!name || !image)
-            st = sl_err_set(&err, SL_EINVAL, "%s needs \"name\" and \"image\"", cmd);
-        else if (g_stop)
+    } else if (q->cmd == SL_MGMT_LOAD || q->cmd == SL_MGMT_SWAP) {
+        if (g_stop)
             st = sl_err_set(&err, SL_EBUSY, "draining");
         else
-            st = sl_registry_load(&sv->reg, name, image, !strcmp(cmd, "swap"), force, &err);
+            st = sl_registry_load(&sv->reg, name, q->image, q->cmd == SL_MGMT_SWAP, q->force, &err);
         if (!st) {
             sl_version *v = sl_registry_get(&sv->reg, name, strlen(name));
             json_object_object_add(r, "model", version_json(v));
             logf_("info", "%s %s: version %llu, %s", cmd, name, (unsigned long long)v->number, v->image);
         } else
-            logf_("warn", "%s %s refused: %s", cmd, name ? name : "?", err.msg);
-    } else if (!strcmp(cmd, "unload")) {
-        st = name ? sl_registry_unload(&sv->reg, name, &err) : sl_err_set(&err, SL_EINVAL, "unload needs \"name\"");
-    } else if (!strcmp(cmd, "drain")) {
+            logf_("warn", "%s %s refused: %s", cmd, name, err.msg);
+    } else if (q->cmd == SL_MGMT_UNLOAD) {
+        st = sl_registry_unload(&sv->reg, name, &err);
+    } else { /* SL_MGMT_DRAIN: sl_mgmt_parse let no other command through */
         g_stop = 1;
-    } else
-        st = sl_err_set(&err, SL_EINVAL, "unknown command '%s' (status, models, load, swap, unload, stats, drain)", cmd);
+    }
     json_object_object_add(r, "ok", json_object_new_boolean(st == SL_OK));
     if (st)
         json_object_object_add(r, "error", json_object_new_string(err.msg));
