@@ -338,7 +338,11 @@ static void mm_task(void *ctx, int task, int thread)
 /* Attention reads the cache mostly from memory, at what one core's fill
  * buffers allow: from this many bytes of keys and values a second core's
  * share repays the handoff (~0.5 us) even for one token (110m at one
- * sequence, paired runs in one process: 4-6% faster decoding). */
+ * sequence, paired runs in one process: 4-6% faster decoding).  Only what
+ * earlier steps wrote counts: this step's keys and values sit in the
+ * calling core's cache, and the other core's share of them costs more to
+ * move than to compute (stories260K's 32-token prompt at 2 threads ran at
+ * 0.60-0.80 of 1 thread on a Zen 5 while they counted, 0.98-1.14 since). */
 #define POOL_ATT_BYTES (64u << 10)
 
 /* The tasks on the pool, or one after another on the calling thread. */
@@ -548,11 +552,17 @@ static void step(sl_engine *e, int nt, float *logits, int n_out)
         /* a head's output is whole blocks of wo's input when head_dim is a
          * multiple of 32: each attention task quantizes its own */
         att_job aj = {e, l, fuse && sl_wtype_quantized(L->wo.wt) && m->head_dim % 32 == 0, nt * m->n_heads};
-        uint64_t n_pos = 0; /* positions read, over the step's tokens */
-        for (int t = 0; t < nt; t++)
+        /* positions read over the step's tokens, and of them those written
+         * before this step (a sequence's tokens are adjacent here) */
+        uint64_t n_pos = 0, n_old = 0;
+        for (int t = 0, p0 = 0; t < nt; t++) {
+            if (t == 0 || e->tok_seq[t] != e->tok_seq[t - 1])
+                p0 = e->tok_pos[t];
             n_pos += (uint64_t)e->tok_pos[t] + 1;
+            n_old += (uint64_t)p0;
+        }
         const uint64_t att_work = n_pos * (uint64_t)m->dim * 2;
-        const uint64_t kv_bytes = n_pos * (uint64_t)m->kv_dim * 2 * sizeof(float);
+        const uint64_t kv_bytes = n_old * (uint64_t)m->kv_dim * 2 * sizeof(float);
         run_tasks(e, att_task, &aj, aj.n_tasks, att_work >= POOL_MIN_WORK || kv_bytes >= POOL_ATT_BYTES);
         pre_job pa = {.kind = PRE_NONE, .layer = l, .at = SL_TAP_WO_IN, .x = e->att_out, .ready = aj.quant_out};
         matmul(e, 1, (const sl_wmat *[]){&L->wo}, (float *[]){e->xb}, &pa, nt, fuse ? EPI_RESID : EPI_NONE, 0);
