@@ -37,7 +37,7 @@ sl_status sl_map_file(const char *path, sl_map *out, sl_err *err)
     /* Pages this mapping faults in are read ahead in 2 MiB folios where
      * the kernel and file system allow (a hint: refused, nothing changes).
      * Weights streamed from physically contiguous memory decode much
-     * faster in a VM: 1b Q8_0 at 2 threads 20-27 -> 38-41 tok/s
+     * faster in a VM: 1b Q8_0 at 2 threads 19-27 -> 38-41 tok/s
      * (docs/benchmarks.md). */
     (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
     out->data = p;
