@@ -479,6 +479,14 @@ INLINE __m512i row_group(const uint8_t *w, size_t row_bytes, int R, int nr, cons
     return _mm512_loadu_si512(idx);
 }
 
+/* The 16 rows' bytes at offset off into L2 (an integer address: a
+ * prefetch never faults, past the tensor too). */
+INLINE void prefetch16_l2(const uint8_t *const *rows, size_t off)
+{
+    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
+        _mm_prefetch((const char *)((uintptr_t)rows[r] + off), _MM_HINT_T1);
+}
+
 /* ---- Q4_0, one token: no scale gather -------------------------------
  *
  * Gathering the 16 rows' scales is the costliest step of the tile on
@@ -539,8 +547,7 @@ static int one_q4_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const vo
         __m512 acc = _mm512_setzero_ps();
         for (int b = 0; b < nb; b++) {
             if ((b & 1) == 0)
-                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)
-                    _mm_prefetch((const char *)((uintptr_t)rows[r] + next + (size_t)b * sizeof(sl_block_q4_0)), _MM_HINT_T1);
+                prefetch16_l2(rows, next + (size_t)b * sizeof(sl_block_q4_0));
             __m512i v[8];
             /* a row's last block: its own 18 bytes only, nothing past the tensor */
             transpose16x8m(rows, (size_t)b * sizeof(sl_block_q4_0), v, b + 1 < nb ? (__mmask32)~0u : (__mmask32)0x3ffff);
@@ -576,11 +583,9 @@ INLINE int one_none(const uint8_t *w, size_t row_bytes, int r0, int r1, const vo
             /* the next 16 rows, as far along, into L2: into L1 (T0) they made                                        \
              * 1b Q4_0 decoding 10-15% slower (paired runs in one process).                                            \
              * Past the call's last row too (most often the next task's,                                               \
-             * this core's): an integer address, since a prefetch never faults */                                      \
+             * this core's) */                                                                                        \
             if (next && (b & 1) == 0)                                                                                  \
-                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++)                                                  \
-                    _mm_prefetch((const char *)((uintptr_t)rows[r] + next + (size_t)b * sizeof(BT) / (PER)),           \
-                                 _MM_HINT_T1);                                                                         \
+                prefetch16_l2(rows, next + (size_t)b * sizeof(BT) / (PER));                                            \
             WB w;                                                                                                      \
             prep_##T(rows, vidx, b, &w);                                                                               \
             UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                            \
