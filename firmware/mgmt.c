@@ -12,11 +12,10 @@
 #include "sl_mgmt.h"
 
 #define PEERS 16
-#define LINE_MAX_BYTES SL_MGMT_LINE_MAX
 
 typedef struct peer {
     int fd;
-    char buf[LINE_MAX_BYTES];
+    char buf[SL_MGMT_LINE_MAX];
     size_t len;
 } peer;
 

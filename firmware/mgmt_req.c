@@ -4,6 +4,7 @@
 #include "sl_mgmt_req.h"
 
 static const char *const cmd_names[] = {"status", "models", "stats", "load", "swap", "unload", "drain"};
+#define CMD_LIST "status, models, stats, load, swap, unload, drain" /* cmd_names, for messages */
 #define N_CMDS ((int)(sizeof cmd_names / sizeof cmd_names[0]))
 
 const char *sl_mgmt_cmd_name(sl_mgmt_cmd cmd) { return (int)cmd >= 0 && (int)cmd < N_CMDS ? cmd_names[cmd] : "?"; }
@@ -37,7 +38,7 @@ static sl_status check(json_object *o, sl_mgmt_req *req, sl_err *err)
     }
     json_object *x;
     if (!json_object_object_get_ex(o, "cmd", &x))
-        return sl_err_set(err, SL_EINVAL, "no \"cmd\" (status, models, stats, load, swap, unload, drain)");
+        return sl_err_set(err, SL_EINVAL, "no \"cmd\" (" CMD_LIST ")");
     if (!json_object_is_type(x, json_type_string))
         return sl_err_set(err, SL_EINVAL, "\"cmd\" must be a string");
     const char *cmd = json_object_get_string(x);
@@ -45,8 +46,7 @@ static sl_status check(json_object *o, sl_mgmt_req *req, sl_err *err)
     while (c < N_CMDS && strcmp(cmd, cmd_names[c]))
         c++;
     if (c == N_CMDS || strlen(cmd) != (size_t)json_object_get_string_len(x))
-        return sl_err_set(err, SL_EINVAL, "unknown command \"%.64s\" (status, models, stats, load, swap, unload, drain)",
-                          cmd);
+        return sl_err_set(err, SL_EINVAL, "unknown command \"%.64s\" (" CMD_LIST ")", cmd);
     req->cmd = (sl_mgmt_cmd)c;
     sl_status st = string_of(o, "name", SL_MGMT_NAME_MAX, &req->name, err);
     if (!st)
