@@ -13,6 +13,7 @@ typedef struct seq {
     int done;           /* positions already in the KV cache */
     int kv;             /* KV sequence, -1 while queued */
     int stop_at_bos;
+    int gone;           /* finished or failed: no more events, freed by reap() */
     sl_sampler smp;
     uint64_t t_submit, t_start, t_first, deadline;
 } seq;
@@ -28,6 +29,7 @@ struct sl_sched {
     int q_head, q_len;
     seq **run;    /* running, in admission order (prompt chunks go in this order) */
     int n_run;
+    int in_cb;    /* callbacks running: a cancel from one marks its request gone, never frees it */
     sl_chunk *chunks;
     seq **chunk_seq;
     float *logits;
@@ -161,8 +163,13 @@ sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err)
     return SL_OK;
 }
 
+/* An event for q, unless q is gone.  The callback may cancel requests,
+ * this one included (a client hung up): they are only marked gone then, so
+ * every seq the caller holds stays valid until reap(). */
 static void emit(sl_sched *s, const seq *q, sl_sched_event_kind kind, int32_t token, int code)
 {
+    if (q->gone)
+        return;
     const uint64_t now = sl_sched_now_us();
     sl_sched_event ev = {.kind = kind, .id = q->id, .token = token, .prompt_tokens = q->n_prompt,
                          .generated_tokens = q->n_gen};
@@ -173,8 +180,19 @@ static void emit(sl_sched *s, const seq *q, sl_sched_event_kind kind, int32_t to
         ev.total_us = now - q->t_submit;
     } else if (kind == SL_SCHED_FAILED)
         ev.failure = code;
-    if (s->cb)
+    if (s->cb) {
+        s->in_cb++;
         s->cb(s->ctx, &ev);
+        s->in_cb--;
+    }
+}
+
+/* q's last event: failed with this code, and marked gone. */
+static void fail(sl_sched *s, seq *q, int code)
+{
+    emit(s, q, SL_SCHED_FAILED, -1, code);
+    s->st.failed++;
+    q->gone = 1;
 }
 
 /* Takes running sequence i out of the batch (order kept) and frees it. */
@@ -197,40 +215,47 @@ static void unqueue(sl_sched *s, int i)
     seq_free(s, q);
 }
 
+/* Frees what is gone, running or queued (order kept) - unless a callback
+ * is running, whose caller still holds them and reaps them after. */
+static void reap(sl_sched *s)
+{
+    if (s->in_cb)
+        return;
+    for (int i = 0; i < s->n_run;)
+        if (s->run[i]->gone)
+            retire(s, i);
+        else
+            i++;
+    for (int i = 0; i < s->q_len;)
+        if (s->queue[(s->q_head + i) % s->cfg.max_queue]->gone)
+            unqueue(s, i);
+        else
+            i++;
+}
+
 sl_status sl_sched_cancel(sl_sched *s, uint64_t id)
 {
     int where, i;
     seq *q = find(s, id, &where, &i);
-    if (!q)
+    if (!q || q->gone)
         return SL_ENOTFOUND;
-    emit(s, q, SL_SCHED_FAILED, -1, SL_SCHED_CANCELLED);
-    s->st.failed++;
-    if (where)
-        retire(s, i);
-    else
-        unqueue(s, i);
+    fail(s, q, SL_SCHED_CANCELLED);
+    reap(s);
     return SL_OK;
 }
 
 /* Requests whose deadline passed, queued or running, fail now. */
 static void expire(sl_sched *s, uint64_t now)
 {
-    for (int i = 0; i < s->n_run;)
-        if (s->run[i]->deadline && now >= s->run[i]->deadline) {
-            emit(s, s->run[i], SL_SCHED_FAILED, -1, SL_SCHED_DEADLINE);
-            s->st.failed++;
-            retire(s, i);
-        } else
-            i++;
-    for (int i = 0; i < s->q_len;) {
+    for (int i = 0; i < s->n_run; i++)
+        if (s->run[i]->deadline && now >= s->run[i]->deadline)
+            fail(s, s->run[i], SL_SCHED_DEADLINE);
+    for (int i = 0; i < s->q_len; i++) {
         seq *q = s->queue[(s->q_head + i) % s->cfg.max_queue];
-        if (q->deadline && now >= q->deadline) {
-            emit(s, q, SL_SCHED_FAILED, -1, SL_SCHED_DEADLINE);
-            s->st.failed++;
-            unqueue(s, i);
-        } else
-            i++;
+        if (q->deadline && now >= q->deadline)
+            fail(s, q, SL_SCHED_DEADLINE);
     }
+    reap(s);
 }
 
 /* The queue's head joins while a sequence slot and its whole context's
@@ -287,14 +312,9 @@ sl_status sl_sched_step(sl_sched *s, int *active, sl_err *err)
     if (n) {
         sl_status st = sl_engine_forward(s->e, s->chunks, n, s->logits, err);
         if (st) { /* the batch fails as a whole: its requests get the error, the scheduler lives on */
-            for (int i = 0; i < n; i++) {
-                int where, k;
-                if (find(s, s->chunk_seq[i]->id, &where, &k)) {
-                    emit(s, s->chunk_seq[i], SL_SCHED_FAILED, -1, SL_SCHED_ENGINE);
-                    s->st.failed++;
-                    retire(s, k);
-                }
-            }
+            for (int i = 0; i < n; i++)
+                fail(s, s->chunk_seq[i], SL_SCHED_ENGINE);
+            reap(s);
             *active = s->n_run + s->q_len;
             return sl_err_prefix(err, st, "scheduler step");
         }
@@ -304,7 +324,7 @@ sl_status sl_sched_step(sl_sched *s, int *active, sl_err *err)
         for (int i = 0; i < n; i++) {
             seq *q = s->chunk_seq[i];
             q->done += s->chunks[i].n;
-            if (q->done < q->n_prompt)
+            if (q->gone || q->done < q->n_prompt)
                 continue; /* more prompt to come: its logits are not wanted */
             const int32_t next = sl_sample(&q->smp, s->logits + (size_t)i * (size_t)s->m->vocab, q->tok, q->done);
             const int stop = next == s->eos || (q->stop_at_bos && next == s->bos);
@@ -315,17 +335,13 @@ sl_status sl_sched_step(sl_sched *s, int *active, sl_err *err)
                 s->st.generated++;
                 emit(s, q, SL_SCHED_TOKEN, next, 0);
             }
-            if (stop || q->n_gen == q->max_tokens) {
+            if (!q->gone && (stop || q->n_gen == q->max_tokens)) { /* gone: cancelled by that event's callback */
                 emit(s, q, SL_SCHED_DONE, -1, stop ? SL_FIN_EOS : SL_FIN_LENGTH);
                 s->st.finished++;
-                q->done = -1; /* retired below */
+                q->gone = 1;
             }
         }
-        for (int i = 0; i < s->n_run;)
-            if (s->run[i]->done < 0)
-                retire(s, i);
-            else
-                i++;
+        reap(s);
     }
     *active = s->n_run + s->q_len;
     return SL_OK;

@@ -16,7 +16,9 @@
  *
  * Single-threaded: submit, cancel and step are called from one thread (the
  * serving loop); the engine parallelizes inside a step.  Events come back
- * through the callback during step (and cancel). */
+ * through the callback during step (and cancel).  The callback may cancel
+ * any request, its own included (a client that hung up): that request gets
+ * its FAILED event at once and no event after it. */
 #ifndef SL_SCHED_H
 #define SL_SCHED_H
 
@@ -75,8 +77,10 @@ void sl_sched_destroy(sl_sched *s);
  * or prompt + max_tokens past the context or the whole KV pool ("context
  * full"); SL_EBUSY: the queue is full. */
 sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err);
-/* Cancels a queued or running request: its KV blocks are freed at once
- * and a FAILED (CANCELLED) event is sent.  SL_ENOTFOUND if unknown. */
+/* Cancels a queued or running request: a FAILED (CANCELLED) event is sent
+ * and its KV blocks are freed at once (from inside the callback: as soon
+ * as the callback returns to the scheduler).  SL_ENOTFOUND if unknown or
+ * already ended. */
 sl_status sl_sched_cancel(sl_sched *s, uint64_t id);
 /* Admits what fits, runs one engine step, samples, sends events, retires
  * what finished.  *active: requests queued or running afterwards. */

@@ -1,7 +1,8 @@
 /* The continuous-batching scheduler on stories260K: requests joining late,
  * prompts in small chunks and a tight token budget still get exactly the
  * tokens they get alone (greedy: run.c's), and cancel, deadlines, a full
- * queue, a full context and a small KV pool behave as sl_sched.h says. */
+ * queue, a full context and a small KV pool behave as sl_sched.h says,
+ * cancels from inside the event callback included. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +217,64 @@ Test(sched, cancel_deadline_busy_context_and_a_small_pool)
     cr_assert(r.done[4] == 1 && r.done[5] == 1);
     cr_assert(memcmp(r.tok[4], r.tok[5], sizeof(int32_t) * (size_t)r.n[4]) == 0 && r.n[4] == r.n[5]);
     sl_sched_destroy(s);
+    sl_engine_destroy(e);
+    sl_model_close(m);
+}
+
+/* A callback that cancels, as sluiced's does when a client hangs up while
+ * its tokens are sent: request 0 cancels itself on its third token (and
+ * tries again), request 1's first token cancels request 2. */
+typedef struct canceller {
+    record r;
+    sl_sched *s;
+    sl_status self, again, other;
+} canceller;
+
+static void on_event_cancel(void *ctx, const sl_sched_event *ev)
+{
+    canceller *c = ctx;
+    on_event(&c->r, ev);
+    if (ev->kind != SL_SCHED_TOKEN)
+        return;
+    if (ev->id == 0 && c->r.n[0] == 3) {
+        c->self = sl_sched_cancel(c->s, 0);
+        c->again = sl_sched_cancel(c->s, 0);
+    }
+    if (ev->id == 1 && c->r.n[1] == 1)
+        c->other = sl_sched_cancel(c->s, 2);
+}
+
+Test(sched, cancels_from_inside_the_callback)
+{
+    NEED_SHARED(models);
+    sl_model *m = test_open_model(test_path(models, "stories260K.gguf"));
+    sl_engine *e = engine(m, 4, 40);
+    static canceller c;
+    memset(&c, 0, sizeof c);
+    c.self = c.again = c.other = 1;
+    sl_err err = {0};
+    cr_assert_eq(sl_sched_create(e, NULL, on_event_cancel, &c, &c.s, &err), SL_OK, "%s", err.msg);
+    const int32_t prompt[4] = {1, 403, 407, 261};
+    sl_sched_req q = {.prompt = prompt, .n_prompt = 4, .max_tokens = 20, .sampler = sl_sampler_defaults()};
+    for (q.id = 0; q.id < 4; q.id++)
+        cr_assert_eq(sl_sched_submit(c.s, &q, &err), SL_OK, "%s", err.msg);
+    run_all(c.s);
+    /* on_event also asserts that no event follows a request's end */
+    cr_assert(c.self == SL_OK && c.again == SL_ENOTFOUND && c.other == SL_OK, "cancel returned %d, %d, %d", c.self,
+              c.again, c.other);
+    cr_assert(c.r.failed[0] == SL_SCHED_CANCELLED && c.r.n[0] == 3 && !c.r.done[0], "request 0: %d tokens, done %d",
+              c.r.n[0], c.r.done[0]);
+    cr_assert(c.r.failed[2] == SL_SCHED_CANCELLED && c.r.n[2] == 0 && !c.r.done[2], "request 2: %d tokens",
+              c.r.n[2]);
+    cr_assert(c.r.done[1] == 1 && c.r.done[3] == 1 && c.r.n[1] == 20 && c.r.n[3] == 20);
+    cr_assert_arr_eq(c.r.tok[1], c.r.tok[3], sizeof(int32_t) * 20, "the same prompt, greedy: the same tokens");
+    cr_assert_arr_eq(c.r.tok[0], c.r.tok[1], sizeof(int32_t) * 3);
+    sl_sched_stats st;
+    sl_sched_get_stats(c.s, &st);
+    cr_assert(st.failed == 2 && st.finished == 2 && st.running == 0 && st.queued == 0 && st.kv_blocks_used == 0,
+              "failed %llu, finished %llu, running %d, queued %d, blocks %d", (unsigned long long)st.failed,
+              (unsigned long long)st.finished, st.running, st.queued, st.kv_blocks_used);
+    sl_sched_destroy(c.s);
     sl_engine_destroy(e);
     sl_model_close(m);
 }
