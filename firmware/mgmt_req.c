@@ -1,6 +1,8 @@
 /* mgmt_req.c - management request lines (sl_mgmt_req.h). */
+#include <stdio.h>
 #include <string.h>
 
+#include "sl_json_check.h"
 #include "sl_mgmt_req.h"
 
 static const char *const cmd_names[] = {"status", "models", "stats", "load", "swap", "unload", "drain"};
@@ -10,23 +12,16 @@ static const char *const cmd_names[] = {"status", "models", "stats", "load", "sw
 const char *sl_mgmt_cmd_name(sl_mgmt_cmd cmd) { return (int)cmd >= 0 && (int)cmd < N_CMDS ? cmd_names[cmd] : "?"; }
 
 /* A string member: absent leaves NULL; present, it is a string of 1..max
- * bytes with no NUL inside (which a C string would silently cut). */
+ * bytes with no NUL inside. */
 static sl_status string_of(json_object *o, const char *key, size_t max, const char **out, sl_err *err)
 {
     json_object *x;
+    char what[16];
     *out = NULL;
     if (!json_object_object_get_ex(o, key, &x))
         return SL_OK;
-    if (!json_object_is_type(x, json_type_string))
-        return sl_err_set(err, SL_EINVAL, "\"%s\" must be a string", key);
-    const char *s = json_object_get_string(x);
-    const size_t n = (size_t)json_object_get_string_len(x);
-    if (n == 0 || n > max)
-        return sl_err_set(err, SL_ERANGE, "\"%s\" must be 1..%zu bytes, not %zu", key, max, n);
-    if (strlen(s) != n)
-        return sl_err_set(err, SL_EINVAL, "\"%s\" holds a NUL character", key);
-    *out = s;
-    return SL_OK;
+    snprintf(what, sizeof what, "\"%s\"", key);
+    return sl_json_string(x, what, max, out, err);
 }
 
 static sl_status check(json_object *o, sl_mgmt_req *req, sl_err *err)
@@ -75,31 +70,9 @@ sl_status sl_mgmt_parse(const char *line, size_t len, json_object **obj, sl_mgmt
         return sl_err_set(err, SL_ERANGE, "request line over %d bytes", SL_MGMT_LINE_MAX - 1);
     if (memchr(line, 0, len))
         return sl_err_set(err, SL_EFORMAT, "a NUL byte in the request line");
-    json_tokener *tok = json_tokener_new_ex(16); /* a request is flat: no deep nesting to walk */
-    if (!tok)
-        return sl_err_set(err, SL_ENOMEM, "out of memory");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, line, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    const size_t end = json_tokener_get_parse_end(tok);
-    int cut = 0;
-    if (je == json_tokener_continue) { /* the line ended: say so (a NUL), for values that end only there */
-        o = json_tokener_parse_ex(tok, "", 1);
-        je = json_tokener_get_error(tok);
-        cut = je != json_tokener_success;
-    }
-    json_tokener_free(tok);
-    if (je != json_tokener_success) { /* strict: trailing bytes are an error too */
-        json_object_put(o);
-        if (cut)
-            return sl_err_set(err, SL_EFORMAT, "not a JSON object on one line (it ends too soon)");
-        return sl_err_set(err, SL_EFORMAT, "not a JSON object on one line (%s at byte %zu)", json_tokener_error_desc(je),
-                          end);
-    }
-    sl_status st = SL_OK;
-    if (!o || !json_object_is_type(o, json_type_object)) /* NULL: the JSON null */
-        st = sl_err_set(err, SL_EFORMAT, "not a JSON object on one line (a %s)", json_type_to_name(json_object_get_type(o)));
-    else
+    json_object *o; /* a request is flat: no deep nesting to walk */
+    sl_status st = sl_json_parse_object(line, len, 16, "a JSON object on one line", &o, err);
+    if (!st)
         st = check(o, req, err);
     if (st) {
         json_object_put(o);

@@ -31,6 +31,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "sl_config.h"
 #include "sl_engine.h"
 #include "sl_grow.h"
 #include "sl_mac.h"
@@ -129,14 +130,13 @@ typedef struct server {
     uint8_t buf[SL_WIRE_HEADER + SL_WIRE_MAX_BODY];
 } server;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static int g_log_level = 2; /* info */
 
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
 {
     int l = 0;
-    while (l < 3 && strcmp(level_names[l], level))
+    while (l < 3 && strcmp(sl_log_level_names[l], level))
         l++;
     if (l > g_log_level)
         return;
@@ -819,158 +819,16 @@ static void usage(FILE *f)
 
 /* ---- configuration: flags over a JSON file, the file re-read on SIGHUP ---- */
 
-typedef struct config {
-    const char *listen, *mgmt, *metrics;
-    int threads, max_seqs, ctx, max_queue, isa, max_inflight, max_prompt, max_tokens, log_level, require_mac, mlock;
-    double rate;
-    sl_mac_key keys[16];
-    int n_keys;
-    int n_models;
-    char model_name[SL_REG_MODELS][SL_WIRE_MODEL_MAX + 1];
-    char model_image[SL_REG_MODELS][1024];
-} config;
-
-static int level_of(const char *s)
-{
-    for (int l = 0; l < 4; l++)
-        if (!strcmp(s, level_names[l]))
-            return l;
-    return -1;
-}
-
-/* Reads the file's keys into c (each key optional; unknown keys refused, a
- * wrong type or range named).  0 on success, else -1 with the message. */
-static int config_read(const char *path, config *c, json_object **keep, char *msg, size_t cap)
-{
-    json_object *j = json_object_from_file(path), *x;
-    if (!j || !json_object_is_type(j, json_type_object)) {
-        snprintf(msg, cap, "%s: not a JSON object (%s)", path, json_util_get_last_err() ? json_util_get_last_err() : "");
-        json_object_put(j);
-        return -1;
-    }
-    static const char *const ints[] = {"threads", "max_seqs", "ctx", "max_queue", "max_inflight", "max_prompt", "max_tokens"};
-    int *const iv[] = {&c->threads, &c->max_seqs, &c->ctx, &c->max_queue, &c->max_inflight, &c->max_prompt, &c->max_tokens};
-    json_object_object_foreach(j, key, val)
-    {
-        int known = 0;
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-            if (!strcmp(key, ints[i])) {
-                known = 1;
-                if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0 ||
-                    json_object_get_int64(val) > (1 << 20)) {
-                    snprintf(msg, cap, "%s: \"%s\" must be an integer 0..1048576", path, key);
-                    goto bad;
-                }
-                *iv[i] = (int)json_object_get_int64(val);
-            }
-        const char **sv = !strcmp(key, "listen") ? &c->listen : !strcmp(key, "mgmt") ? &c->mgmt
-                          : !strcmp(key, "metrics")                                  ? &c->metrics
-                                                                                     : NULL;
-        if (sv) {
-            known = 1;
-            if (!json_object_is_type(val, json_type_string)) {
-                snprintf(msg, cap, "%s: \"%s\" must be a string", path, key);
-                goto bad;
-            }
-            *sv = json_object_get_string(val);
-        }
-        if (!strcmp(key, "rate")) {
-            known = 1;
-            c->rate = json_object_get_double(val);
-            if (!(json_object_is_type(val, json_type_double) || json_object_is_type(val, json_type_int)) || c->rate < 0) {
-                snprintf(msg, cap, "%s: \"rate\" must be a number >= 0", path);
-                goto bad;
-            }
-        }
-        if (!strcmp(key, "mlock")) {
-            known = 1;
-            if (!json_object_is_type(val, json_type_boolean)) {
-                snprintf(msg, cap, "%s: \"mlock\" must be true or false", path);
-                goto bad;
-            }
-            c->mlock = json_object_get_boolean(val);
-        }
-        if (!strcmp(key, "require_mac")) {
-            known = 1;
-            if (!json_object_is_type(val, json_type_boolean)) {
-                snprintf(msg, cap, "%s: \"require_mac\" must be true or false", path);
-                goto bad;
-            }
-            c->require_mac = json_object_get_boolean(val);
-        }
-        if (!strcmp(key, "keys")) { /* {"ID": "hex key", ...} */
-            known = 1;
-            if (!json_object_is_type(val, json_type_object) || json_object_object_length(val) > 16) {
-                snprintf(msg, cap, "%s: \"keys\" must be an object of at most 16 \"ID\": \"HEX\"", path);
-                goto bad;
-            }
-            c->n_keys = 0;
-            json_object_object_foreach(val, id, hex)
-            {
-                char spec[256];
-                snprintf(spec, sizeof spec, "%s:%s", id, json_object_get_string(hex));
-                if (sl_mac_key_parse(spec, &c->keys[c->n_keys])) {
-                    snprintf(msg, cap, "%s: key %s must be 16..64 bytes in hex under a decimal id", path, id);
-                    goto bad;
-                }
-                c->n_keys++;
-            }
-        }
-        if (!strcmp(key, "log_level")) {
-            known = 1;
-            if ((c->log_level = level_of(json_object_get_string(val))) < 0) {
-                snprintf(msg, cap, "%s: \"log_level\" is error, warn, info or debug", path);
-                goto bad;
-            }
-        }
-        if (!strcmp(key, "isa")) {
-            known = 1;
-            if ((c->isa = sl_isa_parse(json_object_get_string(val))) < 0) {
-                snprintf(msg, cap, "%s: \"isa\" is scalar, avx2, avx512 or amx", path);
-                goto bad;
-            }
-        }
-        if (!strcmp(key, "models")) {
-            known = 1;
-            if (!json_object_is_type(val, json_type_object) || json_object_object_length(val) > SL_REG_MODELS) {
-                snprintf(msg, cap, "%s: \"models\" must be an object of at most %d NAME: IMAGE", path, SL_REG_MODELS);
-                goto bad;
-            }
-            c->n_models = 0;
-            json_object_object_foreach(val, name, img)
-            {
-                if (!json_object_is_type(img, json_type_string) || strlen(name) > SL_WIRE_MODEL_MAX ||
-                    !json_object_get_string_len(img)) {
-                    snprintf(msg, cap, "%s: model \"%s\" must name an image path", path, name);
-                    goto bad;
-                }
-                snprintf(c->model_name[c->n_models], sizeof c->model_name[0], "%s", name);
-                snprintf(c->model_image[c->n_models], sizeof c->model_image[0], "%s", json_object_get_string(img));
-                c->n_models++;
-            }
-        }
-        if (!known) {
-            snprintf(msg, cap, "%s: unknown key \"%s\"", path, key);
-            goto bad;
-        }
-    }
-    (void)x;
-    *keep = j; /* the strings point into it */
-    return 0;
-bad:
-    json_object_put(j);
-    return -1;
-}
-
 /* SIGHUP: models, limits and the log level follow the file; listening
  * addresses, threads and batch sizes need a restart (said in the log). */
-static void reload(server *sv, const char *path, const config *now)
+static void reload(server *sv, const char *path, const sl_config *now)
 {
-    config c = *now;
+    sl_config c = *now;
     json_object *keep = NULL;
-    char msg[512];
-    if (config_read(path, &c, &keep, msg, sizeof msg)) {
-        logf_("error", "reload refused, nothing changed: %s", msg);
+    sl_err err = {0};
+    if (sl_config_read(path, &c, &keep, &err) || sl_config_check(&c, &err)) {
+        logf_("error", "reload refused, nothing changed: %s", err.msg);
+        json_object_put(keep);
         return;
     }
     sv->max_inflight = c.max_inflight, sv->rate = c.rate, sv->max_prompt = c.max_prompt, sv->max_tokens = c.max_tokens;
@@ -1024,7 +882,7 @@ int main(int argc, char **argv)
         {"require-mac", no_argument, 0, 'Q'},   {"mlock", no_argument, 0, 'k'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    static config cfg = {.listen = "127.0.0.1:7433", .threads = 1, .max_seqs = 16, .max_queue = 256, .isa = -1,
+    static sl_config cfg = {.listen = "127.0.0.1:7433", .threads = 1, .max_seqs = 16, .max_queue = 256, .isa = -1,
                          .max_inflight = 64, .max_prompt = 16384, .max_tokens = 4096, .log_level = 2};
     const char *config_path = NULL;
     json_object *cfg_keep = NULL;
@@ -1033,9 +891,9 @@ int main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "m:l:t:h", opts, NULL)) != -1)
         if (o == 'C')
             config_path = optarg;
-    char msg[512];
-    if (config_path && config_read(config_path, &cfg, &cfg_keep, msg, sizeof msg)) {
-        fprintf(stderr, "sluiced: %s\n", msg);
+    sl_err cerr = {0};
+    if (config_path && sl_config_read(config_path, &cfg, &cfg_keep, &cerr)) {
+        fprintf(stderr, "sluiced: %s\n", cerr.msg);
         return 2;
     }
     const int file_models = cfg.n_models;
@@ -1044,7 +902,7 @@ int main(int argc, char **argv)
         switch (o) {
         case 'm': {
             const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || !eq[1] || eq - optarg > SL_WIRE_MODEL_MAX) {
+            if (!eq || eq == optarg || !eq[1] || eq - optarg > SL_WIRE_MODEL_MAX || strlen(eq + 1) > SL_CONFIG_IMAGE_MAX) {
                 fprintf(stderr, "sluiced: --model %s: not NAME=IMAGE\n", optarg);
                 return 2;
             }
@@ -1072,7 +930,7 @@ int main(int argc, char **argv)
         case 'q': cfg.max_queue = atoi(optarg); break;
         case 'C': break;
         case 'K':
-            if (cfg.n_keys == 16 || sl_mac_key_parse(optarg, &cfg.keys[cfg.n_keys])) {
+            if (cfg.n_keys == SL_CONFIG_KEYS || sl_mac_key_parse(optarg, &cfg.keys[cfg.n_keys])) {
                 fprintf(stderr, "sluiced: --key %s: ID:HEX with 16..64 bytes of key (at most 16 keys)\n", optarg);
                 return 2;
             }
@@ -1081,7 +939,7 @@ int main(int argc, char **argv)
         case 'Q': cfg.require_mac = 1; break;
         case 'k': cfg.mlock = 1; break;
         case 'L':
-            if ((cfg.log_level = level_of(optarg)) < 0) {
+            if ((cfg.log_level = sl_log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "sluiced: --log-level %s: not error, warn, info or debug\n", optarg);
                 return 2;
             }
@@ -1096,9 +954,12 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc || (!cfg.n_models && !cfg.mgmt) || cfg.threads < 1 || cfg.threads > 1024 || cfg.max_seqs < 1 ||
-        cfg.max_seqs > 4096 || cfg.ctx < 0 || cfg.max_queue < 1 || cfg.max_queue > 65536 || cfg.max_inflight < 1 ||
-        cfg.rate < 0 || cfg.max_prompt < 1 || cfg.max_tokens < 1) {
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (sl_config_check(&cfg, &cerr)) {
+        fprintf(stderr, "sluiced: %s\n", cerr.msg);
         usage(stderr);
         return 2;
     }

@@ -603,12 +603,16 @@ Test(serve, config_file_and_sighup_reload, .timeout = 120)
     cr_assert_eq(e, 0, "\"two\" did not appear after SIGHUP");
     cr_assert_eq(ask("s260", cb, &e), 2);
     cr_assert_str_neq(ca, cb);
-    /* a broken file changes nothing */
-    test_spit(conf, "{\"models\": 3}", 13);
-    kill(daemon_pid, SIGHUP);
-    usleep(200000);
-    cr_assert_eq(ask("two", NULL, &e), 1);
-    cr_assert_eq(e, 0);
+    /* a broken file changes nothing: a wrong type, a null where a level's
+     * name belongs (that once crashed the daemon), a limit of 0 */
+    static const char *const broken[] = {"{\"models\": 3}", "{\"log_level\": null}", "{\"max_prompt\": 0}"};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        test_spit(conf, broken[i], strlen(broken[i]));
+        kill(daemon_pid, SIGHUP);
+        usleep(200000);
+        cr_assert_eq(ask("two", NULL, &e), 1, "after %s", broken[i]);
+        cr_assert_eq(e, 0, "after %s", broken[i]);
+    }
     /* "two" leaves the file: unloaded */
     write_config(conf, b, NULL);
     kill(daemon_pid, SIGHUP);
