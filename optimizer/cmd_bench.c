@@ -219,7 +219,7 @@ int sl_cmd_bench(int argc, char **argv)
     /* warm-up: page the weights in so the first level is not a disk test */
     for (int ti = 0; ti < n_tc; ti++) {
         level warm;
-        if (run_level(es[ti], m, 1, 4, 2, 7, &warm, &err)) {
+        if (run_level(es[ti], m, 1, prompt < 4 ? (int)prompt : 4, gen < 2 ? (int)gen : 2, 7, &warm, &err)) {
             fprintf(stderr, "sluice: %s\n", err.msg);
             rc = SL_EXIT_ERROR;
             goto out;

@@ -673,4 +673,8 @@ Test(cli, bench_compares_thread_counts)
     free(out);
     cr_assert_eq(run(&out, "bench %s --threads 1,2,3,4,5", test_path(models, "stories260K.gguf")), 2);
     free(out);
+    /* a context of two positions: the warm-up fits in it too */
+    cr_assert_eq(run(&out, "bench %s --prompt 1 --gen 1 --reps 1 --bw-mib 0", test_path(models, "stories260K.gguf")), 0,
+                 "%s", out);
+    free(out);
 }
