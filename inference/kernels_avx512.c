@@ -585,7 +585,7 @@ INLINE int one_none(const uint8_t *w, size_t row_bytes, int r0, int r1, const vo
              * Past the call's last row too (most often the next task's,                                               \
              * this core's).  Every second block, or every block where two                                             \
              * are over a line (Q8_0: else one line in 17 is never asked                                               \
-             * for; one token from memory 1.05-1.16x faster on a Zen 5) */                                            \
+             * for; one token from memory 1.03-1.16x faster on a Zen 5) */                                            \
             if (next && ((b & 1) == 0 || 2 * sizeof(BT) / (PER) > 64))                                                 \
                 prefetch16_l2(rows, next + (size_t)b * sizeof(BT) / (PER));                                            \
             WB w;                                                                                                      \
