@@ -20,6 +20,15 @@ int sl_log_level_parse(const char *s)
     return -1;
 }
 
+/* v's string if it is one, with no NUL inside (a name's spelling), else NULL */
+static const char *name_of(json_object *v)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return NULL;
+    const char *s = json_object_get_string(v);
+    return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+}
+
 static sl_status bool_of(json_object *v, const char *key, int *out, sl_err *err)
 {
     if (!json_object_is_type(v, json_type_boolean))
@@ -112,12 +121,12 @@ static sl_status member(const char *key, json_object *v, sl_config *c, sl_err *e
     if (!strcmp(key, "models"))
         return models_of(v, c, err);
     if (!strcmp(key, "log_level")) {
-        if (!json_object_is_type(v, json_type_string) || (c->log_level = sl_log_level_parse(json_object_get_string(v))) < 0)
+        if ((c->log_level = sl_log_level_parse(name_of(v))) < 0)
             return sl_err_set(err, SL_EINVAL, "\"log_level\" is \"error\", \"warn\", \"info\" or \"debug\"");
         return SL_OK;
     }
     if (!strcmp(key, "isa")) {
-        if (!json_object_is_type(v, json_type_string) || (c->isa = sl_isa_parse(json_object_get_string(v))) < 0)
+        if ((c->isa = sl_isa_parse(name_of(v))) < 0)
             return sl_err_set(err, SL_EINVAL, "\"isa\" is \"scalar\", \"avx2\", \"avx512\" or \"amx\"");
         return SL_OK;
     }

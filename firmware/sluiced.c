@@ -883,7 +883,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     static sl_config cfg = {.listen = "127.0.0.1:7433", .threads = 1, .max_seqs = 16, .max_queue = 256, .isa = -1,
-                         .max_inflight = 64, .max_prompt = 16384, .max_tokens = 4096, .log_level = 2};
+                            .max_inflight = 64, .max_prompt = 16384, .max_tokens = 4096, .log_level = 2};
     const char *config_path = NULL;
     json_object *cfg_keep = NULL;
     int o;
@@ -902,7 +902,8 @@ int main(int argc, char **argv)
         switch (o) {
         case 'm': {
             const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || !eq[1] || eq - optarg > SL_WIRE_MODEL_MAX || strlen(eq + 1) > SL_CONFIG_IMAGE_MAX) {
+            if (!eq || eq == optarg || !eq[1] || eq - optarg > SL_WIRE_MODEL_MAX ||
+                strlen(eq + 1) > SL_CONFIG_IMAGE_MAX) {
                 fprintf(stderr, "sluiced: --model %s: not NAME=IMAGE\n", optarg);
                 return 2;
             }

@@ -24,9 +24,11 @@ Test(config, every_key_decodes)
     sl_config c;
     json_object *keep;
     sl_err err = {0};
-    const char *text = "{\"listen\": \"0.0.0.0:7000\", \"mgmt\": \"/run/sluiced.sock\", \"metrics\": \"127.0.0.1:9100\",\n"
+    const char *text = "{\"listen\": \"0.0.0.0:7000\", \"mgmt\": \"/run/sluiced.sock\",\n"
+                       " \"metrics\": \"127.0.0.1:9100\",\n"
                        " \"threads\": 2, \"max_seqs\": 8, \"ctx\": 512, \"max_queue\": 64, \"max_inflight\": 32,\n"
-                       " \"max_prompt\": 1024, \"max_tokens\": 256, \"rate\": 2.5, \"mlock\": true, \"require_mac\": true,\n"
+                       " \"max_prompt\": 1024, \"max_tokens\": 256, \"rate\": 2.5, \"mlock\": true,\n"
+                       " \"require_mac\": true,\n"
                        " \"log_level\": \"debug\", \"isa\": \"avx2\",\n"
                        " \"keys\": {\"7\": \"000102030405060708090a0b0c0d0e0f\"},\n"
                        " \"models\": {\"s260\": \"/m/a.gguf\", \"m-1.q8_0\": \"b.gguf\"}}\n";
@@ -89,6 +91,7 @@ Test(config, bad_files_are_refused_by_name)
         {"{\"log_level\": 3}", SL_EINVAL, "\"log_level\" is \"error\", \"warn\", \"info\" or \"debug\""},
         {"{\"log_level\": \"loud\"}", SL_EINVAL, "\"log_level\" is \"error\", \"warn\", \"info\" or \"debug\""},
         {"{\"isa\": null}", SL_EINVAL, "\"isa\" is \"scalar\", \"avx2\", \"avx512\" or \"amx\""},
+        {"{\"isa\": \"avx2\\u0000x\"}", SL_EINVAL, "\"isa\" is \"scalar\", \"avx2\", \"avx512\" or \"amx\""},
         {"{\"threads\": \"2\"}", SL_EINVAL, "\"threads\" must be an integer"},
         {"{\"threads\": 1.5}", SL_EINVAL, "\"threads\" must be an integer"},
         {"{\"threads\": -1}", SL_ERANGE, "\"threads\" must be 0..1048576"},
@@ -137,7 +140,8 @@ Test(config, bad_files_are_refused_by_name)
     sl_config c;
     json_object *keep;
     sl_err err = {0};
-    cr_assert_eq(parse("{\"threads\": 4, \"models\": {\"m\": \"a.gguf\"}, \"log_level\": null}", &c, &keep, &err), SL_EINVAL);
+    cr_assert_eq(parse("{\"threads\": 4, \"models\": {\"m\": \"a.gguf\"}, \"log_level\": null}", &c, &keep, &err),
+                 SL_EINVAL);
     cr_assert(sl_config_equal(&c, &defaults));
     /* a NUL byte in the file, and a file over the limit */
     c = defaults;
