@@ -72,6 +72,10 @@ int main(int argc, char **argv)
         json_object_object_add(q, "force", json_object_new_boolean(force));
     }
     struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path) { /* cut, it would name another socket */
+        fprintf(stderr, "sluicectl: socket path %s is over %zu bytes\n", path, sizeof a.sun_path - 1);
+        return 2;
+    }
     snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {

@@ -418,6 +418,15 @@ Test(serve, fifty_swaps_under_load_lose_no_request, .timeout = 300)
     /* a swap needs a verdict unless forced; a corrupt image is refused */
     cr_assert_eq(ctl("--socket '%s' swap s260 '%s'", sock, a), 1);
     cr_assert_eq(ctl("--socket '%s' swap s260 '%s' --force", sock, bad), 1);
+    /* a socket path over sun_path is refused, not cut: these 107 bytes name
+     * the daemon's socket (leading slashes), the rest another file */
+    char slashes[128];
+    const size_t ns = 107 - strlen(sock);
+    cr_assert(sock[0] == '/' && strlen(sock) < 100);
+    memset(slashes, '/', ns);
+    slashes[ns] = 0;
+    cr_assert_eq(ctl("--socket '%s%s' status", slashes, sock), 0);
+    cr_assert_eq(ctl("--socket '%s%s-gone' status", slashes, sock), 2);
     /* load: 2 TCP and 2 UDP clients back to back while 50 swaps go A, B, A, ... */
     loader l[4];
     pthread_t th[4];
