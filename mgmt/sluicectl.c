@@ -48,6 +48,11 @@ int main(int argc, char **argv)
     }
     if (!path)
         path = "/run/sluice/sluiced.sock";
+    if (strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path) { /* cut, it could name another socket */
+        fprintf(stderr, "sluicectl: socket path %s is over %zu bytes\n", path,
+                sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+        return 2;
+    }
     if (optind >= argc) {
         usage(stderr);
         return 2;
@@ -72,22 +77,23 @@ int main(int argc, char **argv)
         json_object_object_add(q, "force", json_object_new_boolean(force));
     }
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof a.sun_path) { /* cut, it would name another socket */
-        fprintf(stderr, "sluicectl: socket path %s is over %zu bytes\n", path, sizeof a.sun_path - 1);
-        return 2;
-    }
     snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         fprintf(stderr, "sluicectl: cannot reach sluiced at %s: %m\n", path);
+        if (fd >= 0)
+            close(fd);
+        json_object_put(q);
         return 2;
     }
     const char *line = json_object_to_json_string_ext(q, JSON_C_TO_STRING_PLAIN);
-    if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
+    const int sent = write(fd, line, strlen(line)) >= 0 && write(fd, "\n", 1) >= 0;
+    json_object_put(q);
+    if (!sent) {
         fprintf(stderr, "sluicectl: %s: %m\n", path);
+        close(fd);
         return 2;
     }
-    json_object_put(q);
     static char buf[1 << 20];
     size_t len = 0;
     for (;;) { /* one line back */
