@@ -66,7 +66,7 @@ static sl_status models_of(json_object *v, sl_config *c, sl_err *err)
         const size_t n = strlen(name);
         if (n == 0 || n > SL_WIRE_MODEL_MAX)
             return sl_err_set(err, SL_ERANGE, "a model name must be 1..%d bytes, not %zu", SL_WIRE_MODEL_MAX, n);
-        const sl_status st = sl_json_string(img, "its image", SL_CONFIG_IMAGE_MAX, &path, err);
+        const sl_status st = sl_json_string(img, "its image", SL_MGMT_IMAGE_MAX, &path, err);
         if (st)
             return sl_err_prefix(err, st, "model \"%s\"", name);
         memcpy(c->model_name[c->n_models], name, n + 1);

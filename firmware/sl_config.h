@@ -10,6 +10,7 @@
 
 #include "sl_error.h"
 #include "sl_mac.h"
+#include "sl_mgmt_req.h"
 #include "sl_registry.h"
 #include "sl_wire.h"
 
@@ -18,7 +19,6 @@
 #define SL_CONFIG_INT_MAX (1 << 20)
 #define SL_CONFIG_ADDR_MAX 255  /* bytes of "listen" and "metrics" */
 #define SL_CONFIG_SOCK_MAX 107  /* bytes of "mgmt": a unix socket path, NUL included, fits sun_path */
-#define SL_CONFIG_IMAGE_MAX 1023
 
 typedef struct sl_config {
     const char *listen, *mgmt, *metrics; /* NULL: none (listen: the default) */
@@ -28,7 +28,7 @@ typedef struct sl_config {
     int n_keys;
     int n_models;
     char model_name[SL_REG_MODELS][SL_WIRE_MODEL_MAX + 1];
-    char model_image[SL_REG_MODELS][SL_CONFIG_IMAGE_MAX + 1];
+    char model_image[SL_REG_MODELS][SL_MGMT_IMAGE_MAX + 1]; /* the one limit of an image path */
 } sl_config;
 
 /* The log levels, quietest first: "error", "warn", "info", "debug". */

@@ -125,20 +125,24 @@ typedef struct server {
     uint64_t secret; /* keys the cookies */
     int max_inflight, max_prompt, max_tokens;
     double rate;
-    sl_mac_key keys[16]; /* per-client request keys */
+    sl_mac_key keys[SL_CONFIG_KEYS]; /* per-client request keys */
     int n_keys, require_mac;
     uint8_t buf[SL_WIRE_HEADER + SL_WIRE_MAX_BODY];
 } server;
 
 static int g_log_level = 2; /* info */
 
+/* A model's name and image path have one limit each, wherever they come
+ * from (the wire, a management line, the config file) and where they are
+ * kept (the registry). */
+_Static_assert(SL_MGMT_NAME_MAX == SL_WIRE_MODEL_MAX, "one limit of a model name");
+_Static_assert(sizeof((sl_version *)0)->name == SL_MGMT_NAME_MAX + 1, "the registry keeps a whole name");
+_Static_assert(sizeof((sl_version *)0)->image == SL_MGMT_IMAGE_MAX + 1, "the registry keeps a whole image path");
+
 static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const char *level, const char *fmt, ...)
 {
-    int l = 0;
-    while (l < 3 && strcmp(sl_log_level_names[l], level))
-        l++;
-    if (l > g_log_level)
+    if (sl_log_level_parse(level) > g_log_level)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -903,7 +907,7 @@ int main(int argc, char **argv)
         case 'm': {
             const char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg || !eq[1] || eq - optarg > SL_WIRE_MODEL_MAX ||
-                strlen(eq + 1) > SL_CONFIG_IMAGE_MAX) {
+                strlen(eq + 1) > SL_MGMT_IMAGE_MAX) {
                 fprintf(stderr, "sluiced: --model %s: not NAME=IMAGE\n", optarg);
                 return 2;
             }

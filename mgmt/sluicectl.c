@@ -48,9 +48,9 @@ int main(int argc, char **argv)
     }
     if (!path)
         path = "/run/sluice/sluiced.sock";
-    if (strlen(path) >= sizeof ((struct sockaddr_un *)0)->sun_path) { /* cut, it could name another socket */
-        fprintf(stderr, "sluicectl: socket path %s is over %zu bytes\n", path,
-                sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path) { /* cut, it could name another socket */
+        fprintf(stderr, "sluicectl: socket path %s is over %zu bytes\n", path, sizeof a.sun_path - 1);
         return 2;
     }
     if (optind >= argc) {
@@ -76,7 +76,6 @@ int main(int argc, char **argv)
         json_object_object_add(q, "image", json_object_new_string(img));
         json_object_object_add(q, "force", json_object_new_boolean(force));
     }
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {

@@ -37,7 +37,7 @@ static void keeps_promises(const sl_config *c)
         abort();
     for (int i = 0; i < c->n_models; i++) {
         string_ok(c->model_name[i], SL_WIRE_MODEL_MAX);
-        string_ok(c->model_image[i], SL_CONFIG_IMAGE_MAX);
+        string_ok(c->model_image[i], SL_MGMT_IMAGE_MAX);
     }
     for (int i = 0; i < c->n_keys; i++)
         if (c->keys[i].len < 16 || c->keys[i].len > SL_MAC_KEY_MAX)
