@@ -405,12 +405,21 @@ INLINE void prep_q6_k(const uint8_t *const *rows, __m512i vidx, int b, wblk6 *w6
     w6->w.d = halves_hi(gather_dw(vidx, rows[0], off + 206)); /* d is the block's last two bytes */
 }
 
-/* One token, one block: the int32 sums of 16 rows, from the correction c. */
-/* Four independent dpbusd chains (integer sums are exact in any order),
- * so one token's block is not eight dpbusd latencies long. */
-INLINE __m512i isum16(const wblk *w, const act_blk *a, int32_t c)
+/* One token, one block: the int32 sums of 16 rows, from the correction c
+ * (integer sums are exact in any order).  In a tile of few tokens, four
+ * independent dpbusd chains, so that one token's block is not eight
+ * dpbusd latencies long; in one of 8 or 16 the tokens' chains overlap
+ * already, and one chain a token saves the adds and the zeroed starts
+ * (Zen 5, 16 tokens of Q8_0 from L2: 1.02-1.04x). */
+INLINE __m512i isum16(const wblk *w, const act_blk *a, int32_t c, const int n)
 {
     const int32_t *q = (const int32_t *)(const void *)a->qs;
+    if (n >= 8) {
+        __m512i s = _mm512_set1_epi32(c);
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+            s = _mm512_dpbusd_epi32(s, w->g[i], _mm512_set1_epi32(q[i]));
+        return s;
+    }
     __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(c), w->g[0], _mm512_set1_epi32(q[0]));
     __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[1], _mm512_set1_epi32(q[1]));
     __m512i s2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w->g[2], _mm512_set1_epi32(q[2]));
@@ -422,27 +431,28 @@ INLINE __m512i isum16(const wblk *w, const act_blk *a, int32_t c)
     return _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
 }
 
-INLINE __m512 step_q4_0(const wblk *w, const act_blk *a, __m512 acc)
+INLINE __m512 step_q4_0(const wblk *w, const act_blk *a, __m512 acc, const int n)
 {
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c8)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c8, n)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
 }
 
-INLINE __m512 step_q8_0(const wblk *w, const act_blk *a, __m512 acc)
+INLINE __m512 step_q8_0(const wblk *w, const act_blk *a, __m512 acc, const int n)
 {
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c128)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, a->c128, n)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
 }
 
-INLINE __m512 step_iq4_nl(const wblk *w, const act_blk *a, __m512 acc) { return step_q8_0(w, a, acc); }
+INLINE __m512 step_iq4_nl(const wblk *w, const act_blk *a, __m512 acc, const int n) { return step_q8_0(w, a, acc, n); }
 
-INLINE __m512 step_q4_k(const wblk *w, const act_blk *a, __m512 acc)
+INLINE __m512 step_q4_k(const wblk *w, const act_blk *a, __m512 acc, const int n)
 {
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, 0)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, 0, n)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
     return _mm512_fnmadd_ps(w->m, _mm512_set1_ps(a->ds), acc);
 }
 
 /* The halves apart (4 dpbusd each), weighed by their scales in int32. */
-INLINE __m512 step_q6_k(const wblk6 *w6, const act_blk *a, __m512 acc)
+INLINE __m512 step_q6_k(const wblk6 *w6, const act_blk *a, __m512 acc, const int n)
 {
+    (void)n;
     const int32_t *q = (const int32_t *)(const void *)a->qs;
     const wblk *w = &w6->w;
     __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(a->c32[0]), w->g[0], _mm512_set1_epi32(q[0]));
@@ -458,9 +468,9 @@ INLINE __m512 step_q6_k(const wblk6 *w6, const act_blk *a, __m512 acc)
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
 }
 
-INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc)
+INLINE __m512 step_q4_1(const wblk *w, const act_blk *a, __m512 acc, const int n)
 {
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, 0)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum16(w, a, 0, n)), _mm512_mul_ps(w->d, _mm512_set1_ps(a->dx)), acc);
     return _mm512_fmadd_ps(w->m, _mm512_set1_ps(a->ds), acc);
 }
 
@@ -509,7 +519,7 @@ typedef struct act_q4x {
 SL_STATIC_ASSERT(sizeof(act_q4x) == 64, "act_q4x: one cache line");
 
 #define Q4X_MAX_BLOCKS 1024 /* k <= 32768; longer rows take the tile */
-static _Thread_local act_q4x q4x_act[Q4X_MAX_BLOCKS];
+static _Thread_local _Alignas(64) act_q4x q4x_act[Q4X_MAX_BLOCKS]; /* a line each, as asserted */
 
 INLINE __m512i q4x_isum(const __m512i v[8], const act_q4x *a)
 {
@@ -572,10 +582,80 @@ INLINE int one_none(const uint8_t *w, size_t row_bytes, int r0, int r1, const vo
 #define IMT 16
 #define UNROLL_IMT _Pragma("GCC unroll 16")
 
-/* 16 rows (masked below 16) against n <= IMT tokens. */
+/* Per-thread scratch buffers (one per use, so that a caller's and its
+ * fallback's never meet), kept for the next call and freed when the
+ * thread ends. */
+enum { SCRATCH_TILE, SCRATCH_AMX, SCRATCH_N };
+static pthread_key_t scratch_key[SCRATCH_N];
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_ok;
+
+static void scratch_make(void)
+{
+    scratch_ok = 1;
+    for (int i = 0; i < SCRATCH_N; i++)
+        if (pthread_key_create(&scratch_key[i], free) != 0)
+            scratch_ok = 0;
+}
+
+/* At least `bytes` (64-byte aligned), or NULL when out of memory. */
+static uint8_t *thread_scratch(int slot, size_t bytes)
+{
+    if (pthread_once(&scratch_once, scratch_make) != 0 || !scratch_ok)
+        return NULL;
+    size_t *s = pthread_getspecific(scratch_key[slot]);
+    if (!s || s[0] < bytes) {
+        size_t *n = aligned_alloc(64, 64 + (bytes + 63) / 64 * 64);
+        if (!n || pthread_setspecific(scratch_key[slot], n) != 0) {
+            free(n);
+            return NULL;
+        }
+        free(s);
+        n[0] = bytes;
+        s = n;
+    }
+    return (uint8_t *)s + 64;
+}
+
+/* ---- The tile's input: its tokens side by side ----------------------
+ *
+ * A tile of n tokens reads block b of each in turn.  Token by token those
+ * blocks lie act_bytes(k) apart: 16 lines one stride apart, which at
+ * k = 2048 (4 KiB) all fall in one set of a 12-way L1, and 16 addresses
+ * to keep.  Interleaved, a tile's blocks b lie side by side, [b][token],
+ * reached from one pointer (Zen 5, 16 tokens of Q8_0 from L2: 1.05x at
+ * k = 768, 1.14x at 2,048).  Tiles of IMT tokens, the last one
+ * tile_width(n) wide with its tokens past n repeating the last (computed,
+ * never stored).  One token's blocks are already such a tile. */
+INLINE int tile_width(int n) { return n <= 4 ? n : n <= 8 ? 8 : 16; }
+
+static size_t il_bytes(int nt, int k)
+{
+    const size_t tile = (size_t)(k / 32) * sizeof(act_blk); /* one token's */
+    return (size_t)(nt / IMT) * IMT * tile + (nt % IMT ? (size_t)tile_width(nt % IMT) * tile : 0);
+}
+
+static void il_prep(const void *x, size_t x_stride, int nt, int k, void *out)
+{
+    const int nb = k / 32;
+    act_blk *o = out;
+    for (int t = 0; t < nt; t += IMT) {
+        const int n = nt - t < IMT ? nt - t : IMT, wd = tile_width(n);
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < wd; j++)
+                *o++ = *(const act_blk *)(const void *)((const uint8_t *)x + (size_t)(t + (j < n ? j : n - 1)) * x_stride +
+                                                         (size_t)b * sizeof(act_blk));
+    }
+}
+
+/* The engine's form (sl_kernels.xprep): none for one token. */
+static size_t il_xprep_bytes(int nt, int k) { return nt > 1 ? il_bytes(nt, k) : 0; }
+
+/* 16 rows (masked below 16) against the n (1-4, 8 or 16; a constant once
+ * inlined) tokens side by side at xb. */
 #define INT8_TILE(T, BT, WB, PER, ONE)                                                                                 \
-    INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *const *x, const int n, int ns,      \
-                         int nb, float *y, int ldy, __mmask16 m, size_t next)                                          \
+    INLINE void tile_##T(const uint8_t *const *rows, __m512i vidx, const act_blk *xb, const int n, int ns, int nb,    \
+                         float *y, int ldy, __mmask16 m, size_t next)                                                  \
     {                                                                                                                  \
         __m512 acc[IMT];                                                                                               \
         UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                           \
@@ -590,19 +670,21 @@ INLINE int one_none(const uint8_t *w, size_t row_bytes, int r0, int r1, const vo
                 prefetch16_l2(rows, next + (size_t)b * sizeof(BT) / (PER));                                            \
             WB w;                                                                                                      \
             prep_##T(rows, vidx, b, &w);                                                                               \
-            UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &x[j][b], acc[j]);                            \
+            const act_blk *xr = xb + (size_t)b * (size_t)n;                                                            \
+            UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = step_##T(&w, &xr[j], acc[j], n);                           \
         }                                                                                                              \
         UNROLL_IMT for (int j = 0; j < n; j++) if (j < ns) _mm512_mask_storeu_ps(y + (size_t)j * ldy, m, acc[j]);     \
     }                                                                                                                  \
-    static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
-                         int k, float *y, int ldy)                                                                     \
+    /* from il_prep's layout (one token: its act_quant blocks) */                                                      \
+    static void gemm_xp_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *xp, int nt, int k,        \
+                            float *y, int ldy)                                                                         \
     {                                                                                                                  \
-        if (nt == 1 && ONE(w, row_bytes, r0, r1, x, k, y))                                                            \
+        if (nt == 1 && ONE(w, row_bytes, r0, r1, xp, k, y))                                                           \
             return;                                                                                                    \
         const int nb = k / 32;                                                                                         \
         /* tokens in blocks of about 1 MiB of activations, which stay in L2                                           \
          * while every 16-row group passes them */                                                                    \
-        const int tb = gemm_block(1u << 20, x_stride, IMT) / IMT * IMT;                                                \
+        const int tb = gemm_block(1u << 20, (size_t)nb * sizeof(act_blk), IMT) / IMT * IMT;                           \
         for (int T0 = 0; T0 < nt; T0 += tb) {                                                                          \
             const int T1 = T0 + tb < nt ? T0 + tb : nt;                                                                \
             for (int R = r0; R < r1; R += 16) {                                                                        \
@@ -612,27 +694,38 @@ INLINE int one_none(const uint8_t *w, size_t row_bytes, int r0, int r1, const vo
                 const __m512i vidx = row_group(w, row_bytes, R, nr, rows);                                             \
                 const size_t next = 16 * row_bytes; /* 110m Q4_0, one sequence: 5.8-6.3% faster than stopping at r1 */ \
                 for (int t = T0; t < T1; t += IMT) {                                                                   \
-                    /* widths 1-4 exact, else 8 or 16: the tokens past n repeat                                        \
-                     * the last one, computed and never stored (a third of the                                         \
-                     * code of one tile per width, the same bits) */                                                   \
-                    const act_blk *xs[IMT];                                                                            \
-                    const int n = T1 - t < IMT ? T1 - t : IMT, wd = n <= 4 ? n : n <= 8 ? 8 : 16;                      \
-                    for (int j = 0; j < wd; j++)                                                                       \
-                        xs[j] = (const act_blk *)(const void *)((const uint8_t *)x +                                   \
-                                                                 (size_t)(t + (j < n ? j : n - 1)) * x_stride);       \
+                    /* widths 1-4 exact, else 8 or 16 (a third of the code of                                          \
+                     * one tile per width, the same bits) */                                                          \
+                    const int n = T1 - t < IMT ? T1 - t : IMT;                                                         \
+                    const act_blk *xb = (const act_blk *)xp + (size_t)t * (size_t)nb;                                 \
                     float *yt = y + (size_t)t * ldy + R;                                                               \
                     const size_t pf = t == T0 ? next : 0;                                                              \
-                    switch (wd) {                                                                                      \
-                    case 16: tile_##T(rows, vidx, xs, 16, n, nb, yt, ldy, m, pf); break;                               \
-                    case 8: tile_##T(rows, vidx, xs, 8, n, nb, yt, ldy, m, pf); break;                                 \
-                    case 4: tile_##T(rows, vidx, xs, 4, n, nb, yt, ldy, m, pf); break;                                 \
-                    case 3: tile_##T(rows, vidx, xs, 3, n, nb, yt, ldy, m, pf); break;                                 \
-                    case 2: tile_##T(rows, vidx, xs, 2, n, nb, yt, ldy, m, pf); break;                                 \
-                    default: tile_##T(rows, vidx, xs, 1, n, nb, yt, ldy, m, pf); break;                                \
+                    switch (tile_width(n)) {                                                                           \
+                    case 16: tile_##T(rows, vidx, xb, 16, n, nb, yt, ldy, m, pf); break;                               \
+                    case 8: tile_##T(rows, vidx, xb, 8, n, nb, yt, ldy, m, pf); break;                                 \
+                    case 4: tile_##T(rows, vidx, xb, 4, n, nb, yt, ldy, m, pf); break;                                 \
+                    case 3: tile_##T(rows, vidx, xb, 3, n, nb, yt, ldy, m, pf); break;                                 \
+                    case 2: tile_##T(rows, vidx, xb, 2, n, nb, yt, ldy, m, pf); break;                                 \
+                    default: tile_##T(rows, vidx, xb, 1, n, nb, yt, ldy, m, pf); break;                                \
                     }                                                                                                  \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
+    }                                                                                                                  \
+    /* Several tokens are laid side by side first (the engine does that once                                           \
+     * per product and calls gemm_xp instead) */                                                                       \
+    static void gemm_##T(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, size_t x_stride, int nt,  \
+                         int k, float *y, int ldy)                                                                     \
+    {                                                                                                                  \
+        uint8_t *xp = nt > 1 ? thread_scratch(SCRATCH_TILE, il_bytes(nt, k)) : NULL;                                   \
+        if (xp) {                                                                                                      \
+            il_prep(x, x_stride, nt, k, xp);                                                                           \
+            gemm_xp_##T(w, row_bytes, r0, r1, xp, nt, k, y, ldy);                                                      \
+            return;                                                                                                    \
+        }                                                                                                              \
+        for (int t = 0; t < nt; t++) /* one token, or no memory: a token at a time, the same bits */                   \
+            gemm_xp_##T(w, row_bytes, r0, r1, (const uint8_t *)x + (size_t)t * x_stride, 1, k, y + (size_t)t * ldy,   \
+                        ldy);                                                                                          \
     }
 
 INT8_TILE(q4_0, sl_block_q4_0, wblk, 1, one_q4_0)
@@ -946,29 +1039,6 @@ static void amx_configure(int n)
  *   acc_r = fma((float)C[r], d_w[r] * d_x, acc_r)
  * the same float operations, operand for operand, as the VNNI tile's
  * (a product of two floats is the same either way round). */
-static pthread_key_t amx_key;
-static pthread_once_t amx_key_once = PTHREAD_ONCE_INIT;
-static void amx_key_make(void) { (void)pthread_key_create(&amx_key, free); }
-
-/* This thread's scratch of at least `bytes` (64-byte aligned), kept for
- * the next call and freed when the thread ends; NULL when out of memory. */
-static uint8_t *amx_scratch(size_t bytes)
-{
-    pthread_once(&amx_key_once, amx_key_make);
-    size_t *s = pthread_getspecific(amx_key);
-    if (!s || s[0] < bytes) {
-        size_t *n = aligned_alloc(64, 64 + (bytes + 63) / 64 * 64);
-        if (!n || pthread_setspecific(amx_key, n) != 0) {
-            free(n);
-            return NULL;
-        }
-        free(s);
-        n[0] = bytes;
-        s = n;
-    }
-    return (uint8_t *)s + 64;
-}
-
 /* v[i] lane j <- v[j] lane i: pairs of rows interleaved, then pairs of
  * pairs, then the 128-bit lanes twice. */
 INLINE void transpose16x16_ps(__m512 v[16])
@@ -1175,7 +1245,7 @@ static void gemm_amx_q8_0(const uint8_t *w, size_t row_bytes, int r0, int r1, co
                           int k, float *y, int ldy)
 {
     const size_t bytes = xprep_bytes(nt, k);
-    uint8_t *pk = bytes ? amx_scratch(bytes) : NULL;
+    uint8_t *pk = bytes ? thread_scratch(SCRATCH_AMX, bytes) : NULL;
     if (!pk) { /* few tokens, or no memory for the buffer: the VNNI tile, same bits */
         gemm_q8_0(w, row_bytes, r0, r1, x, x_stride, nt, k, y, ldy);
         return;
@@ -1202,6 +1272,10 @@ const sl_kernels sl_kernels_avx512 = {
     .rmsnorm = sl_rmsnorm_avx2,
     .swiglu = sl_swiglu_avx512,
     .exp_shift = sl_exp_shift_avx512,
+    .xprep_bytes = il_xprep_bytes,
+    .xprep = il_prep,
+    .gemm_xp = {[SL_W_Q8_0] = gemm_xp_q8_0, [SL_W_Q4_0] = gemm_xp_q4_0, [SL_W_Q4_1] = gemm_xp_q4_1,
+                [SL_W_Q4_K] = gemm_xp_q4_k, [SL_W_Q6_K] = gemm_xp_q6_k, [SL_W_IQ4_NL] = gemm_xp_iq4_nl},
 };
 
 /* AVX-512 with AMX-INT8 for the int8 products of several tokens (the

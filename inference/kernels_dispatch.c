@@ -96,6 +96,10 @@ static void make_novnni(void)
     }
     avx512_novnni.act_bytes = sl_kernels_avx2.act_bytes;
     avx512_novnni.act_quant = sl_kernels_avx2.act_quant;
+    /* the prepared input is the VNNI tile's */
+    avx512_novnni.xprep_bytes = NULL;
+    avx512_novnni.xprep = NULL;
+    memset(avx512_novnni.gemm_xp, 0, sizeof avx512_novnni.gemm_xp);
 }
 
 const sl_kernels *sl_kernels_for(sl_isa isa)
