@@ -76,26 +76,34 @@ static sl_status models_of(json_object *v, sl_config *c, sl_err *err)
     return SL_OK;
 }
 
-static const char *const int_keys[] = {"threads", "max_seqs", "ctx", "max_queue", "max_inflight", "max_prompt",
-                                       "max_tokens"};
-
-static int *int_field(sl_config *c, int i)
-{
-    int *const f[] = {&c->threads, &c->max_seqs, &c->ctx, &c->max_queue, &c->max_inflight, &c->max_prompt,
-                      &c->max_tokens};
-    return f[i];
-}
+/* The integer keys: where each is kept, and the values sl_config_check
+ * allows (the file itself may say 0..SL_CONFIG_INT_MAX for any). */
+static const struct int_key {
+    const char *key;
+    size_t off;
+    int lo, hi;
+} int_keys[] = {
+    {"threads", offsetof(sl_config, threads), 1, 1024},
+    {"max_seqs", offsetof(sl_config, max_seqs), 1, 4096},
+    {"max_queue", offsetof(sl_config, max_queue), 1, 65536},
+    {"max_inflight", offsetof(sl_config, max_inflight), 1, SL_CONFIG_INT_MAX},
+    {"max_prompt", offsetof(sl_config, max_prompt), 1, SL_CONFIG_INT_MAX},
+    {"max_tokens", offsetof(sl_config, max_tokens), 1, SL_CONFIG_INT_MAX},
+    {"ctx", offsetof(sl_config, ctx), 0, SL_CONFIG_INT_MAX},
+};
+enum { N_INT_KEYS = sizeof int_keys / sizeof int_keys[0] };
 
 static sl_status member(const char *key, json_object *v, sl_config *c, sl_err *err)
 {
-    for (int i = 0; i < (int)(sizeof int_keys / sizeof int_keys[0]); i++)
-        if (!strcmp(key, int_keys[i])) {
+    for (int i = 0; i < N_INT_KEYS; i++)
+        if (!strcmp(key, int_keys[i].key)) {
             if (!json_object_is_type(v, json_type_int))
                 return sl_err_set(err, SL_EINVAL, "\"%s\" must be an integer", key);
             const int64_t x = json_object_get_int64(v);
             if (x < 0 || x > SL_CONFIG_INT_MAX)
                 return sl_err_set(err, SL_ERANGE, "\"%s\" must be 0..%d", key, SL_CONFIG_INT_MAX);
-            *int_field(c, i) = (int)x;
+            const int n = (int)x;
+            memcpy((char *)c + int_keys[i].off, &n, sizeof n);
             return SL_OK;
         }
     if (!strcmp(key, "listen"))
@@ -201,24 +209,12 @@ int sl_config_equal(const sl_config *a, const sl_config *b)
 
 sl_status sl_config_check(const sl_config *c, sl_err *err)
 {
-    static const struct {
-        const char *key;
-        size_t off;
-        int lo, hi;
-    } lim[] = {
-        {"threads", offsetof(sl_config, threads), 1, 1024},
-        {"max_seqs", offsetof(sl_config, max_seqs), 1, 4096},
-        {"max_queue", offsetof(sl_config, max_queue), 1, 65536},
-        {"max_inflight", offsetof(sl_config, max_inflight), 1, SL_CONFIG_INT_MAX},
-        {"max_prompt", offsetof(sl_config, max_prompt), 1, SL_CONFIG_INT_MAX},
-        {"max_tokens", offsetof(sl_config, max_tokens), 1, SL_CONFIG_INT_MAX},
-        {"ctx", offsetof(sl_config, ctx), 0, SL_CONFIG_INT_MAX},
-    };
-    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+    for (int i = 0; i < N_INT_KEYS; i++) {
+        const struct int_key *k = &int_keys[i];
         int v;
-        memcpy(&v, (const char *)c + lim[i].off, sizeof v);
-        if (v < lim[i].lo || v > lim[i].hi)
-            return sl_err_set(err, SL_EINVAL, "%s %d is outside %d..%d", lim[i].key, v, lim[i].lo, lim[i].hi);
+        memcpy(&v, (const char *)c + k->off, sizeof v);
+        if (v < k->lo || v > k->hi)
+            return sl_err_set(err, SL_EINVAL, "%s %d is outside %d..%d", k->key, v, k->lo, k->hi);
     }
     if (!(c->rate >= 0) || !isfinite(c->rate))
         return sl_err_set(err, SL_EINVAL, "rate %g is not a finite number >= 0", c->rate);
