@@ -10,12 +10,13 @@
 
 typedef struct sl_buf {
     void *p;
-    size_t bytes;
-    bool numa; /* came from libnuma (freed with numa_free), else from mmap */
+    size_t bytes; /* whole 2 MiB units */
+    bool numa;    /* bound to its node */
 } sl_buf;
 
-/* Zeroed and page aligned; pages become resident as they are touched.
- * node < 0 means no preference. */
+/* Zeroed, 2 MiB aligned and rounded up to 2 MiB units (advised for huge
+ * pages); pages become resident as they are touched.  node < 0 means no
+ * preference. */
 sl_status sl_buf_alloc(sl_buf *b, size_t bytes, int node, sl_err *err);
 void sl_buf_free(sl_buf *b);
 

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "sl_numa_mem.h"
@@ -154,9 +155,11 @@ Test(numa, buffers_are_zeroed_and_aligned)
         sl_buf b;
         sl_err err = {0};
         cr_assert_eq(sl_buf_alloc(&b, 1 << 20, node, &err), SL_OK, "%s", err.msg);
-        cr_assert_eq((uintptr_t)b.p % 64, 0);
-        for (size_t i = 0; i < (1u << 20); i += 4096)
+        cr_assert_eq((uintptr_t)b.p % (2u << 20), 0, "on a 2 MiB boundary (huge pages)");
+        cr_assert_eq(b.bytes, 2u << 20, "rounded up to one 2 MiB unit, not %zu bytes", b.bytes);
+        for (size_t i = 0; i < b.bytes; i += 4096)
             cr_assert_eq(((unsigned char *)b.p)[i], 0);
+        memset(b.p, 0xa5, b.bytes); /* all of it writable */
         sl_buf_free(&b);
         cr_assert_null(b.p);
     }
