@@ -36,9 +36,8 @@ sl_status sl_map_file(const char *path, sl_map *out, sl_err *err)
         return sl_err_errno(err, SL_EIO, "cannot map '%s' (%lld bytes)", path, (long long)st.st_size);
     /* Pages this mapping faults in are read ahead in 2 MiB folios where
      * the kernel and file system allow (a hint: refused, nothing changes).
-     * Weights streamed from physically contiguous memory decode much
-     * faster in a VM: 1b Q8_0 at 2 threads 19-27 -> 38-41 tok/s
-     * (docs/benchmarks.md). */
+     * Weights streamed from physically contiguous memory decode faster in
+     * a VM: up to 2x for 1b Q8_0 at 2 threads. */
     (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
     out->data = p;
     out->size = (size_t)st.st_size;

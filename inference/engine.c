@@ -232,9 +232,7 @@ static void qkv_epilogue(const sl_engine *e, int layer, int which, int r0, int r
 
 /* The KV lines qkv_epilogue(which = 1 or 2) will write for rows [r0, r1),
  * asked for, for writing, before the task's product: their reads from
- * memory then overlap the product instead of stalling the stores after it
- * (16 sequences of 110m Q8_0, four sets of paired runs: decoding 0-5.5%
- * faster, 3.4% on average). */
+ * memory then overlap the product instead of stalling the stores after it. */
 static void kv_write_prefetch(const sl_engine *e, int layer, int which, int r0, int r1, int nt)
 {
     for (int t = 0; t < nt; t++)
@@ -329,20 +327,16 @@ static void mm_task(void *ctx, int task, int thread)
 /* A product whose weights are under POOL_SMALL_BYTES gains nothing from a
  * second core's bandwidth, and under POOL_SMALL_WORK multiply-adds its
  * arithmetic does not repay what sharing costs: the second core's caches
- * then hold part of the output and of the weights, which the calling thread
- * fetches back from them later (stories260K at 2 threads, paired runs in one
- * process: prompts of 32 tokens 2.7-3.3% faster on the calling thread alone,
- * and the decoding after them, on it in both cases, 1-2% faster). */
+ * would hold part of the output and of the weights, which the calling
+ * thread then fetches back from them. */
 #define POOL_SMALL_BYTES (256u << 10)
 #define POOL_SMALL_WORK (2u << 20)
 /* Attention reads the cache mostly from memory, at what one core's fill
  * buffers allow: from this many bytes of keys and values a second core's
- * share repays the handoff (~0.5 us) even for one token (110m at one
- * sequence, paired runs in one process: 4-6% faster decoding).  Only what
+ * share repays the handoff (~0.5 us) even for one token.  Only what
  * earlier steps wrote counts: this step's keys and values sit in the
  * calling core's cache, and the other core's share of them costs more to
- * move than to compute (stories260K's 32-token prompt at 2 threads ran at
- * 0.60-0.80 of 1 thread on a Zen 5 while they counted, 0.98-1.14 since). */
+ * move than to compute. */
 #define POOL_ATT_BYTES (64u << 10)
 
 /* The tasks on the pool, or one after another on the calling thread. */
@@ -494,8 +488,7 @@ static void att_task(void *ctx, int task, int thread)
     const size_t blk_bytes = sizeof(float) * SL_KV_BLOCK * (size_t)hd;
     const size_t kick = blk_bytes < 256 ? blk_bytes : 256;
     /* The next task's first key and value runs, kicked as below: that task
-     * is most often this core's next (16 sequences of 110m Q8_0, four
-     * sets of paired runs: 1.3-6.3% faster decoding, 3.7% on average). */
+     * is most often this core's next. */
     if (task + 1 < j->n_tasks) {
         const int t2 = (task + 1) / m->n_heads, kvh2 = (task + 1) % m->n_heads / (m->n_heads / m->n_kv_heads);
         if (t2 != t || kvh2 != kvh)

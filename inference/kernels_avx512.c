@@ -409,8 +409,7 @@ INLINE void prep_q6_k(const uint8_t *const *rows, __m512i vidx, int b, wblk6 *w6
  * (integer sums are exact in any order).  In a tile of few tokens, four
  * independent dpbusd chains, so that one token's block is not eight
  * dpbusd latencies long; in one of 8 or 16 the tokens' chains overlap
- * already, and one chain a token saves the adds and the zeroed starts
- * (Zen 5, 16 tokens of Q8_0 from L2: 1.02-1.04x). */
+ * already, and one chain a token saves the adds and the zeroed starts. */
 INLINE __m512i isum16(const wblk *w, const act_blk *a, int32_t c, const int n)
 {
     const int32_t *q = (const int32_t *)(const void *)a->qs;
@@ -500,16 +499,15 @@ INLINE void prefetch16_l2(const uint8_t *const *rows, size_t off)
 /* ---- Q4_0, one token: no scale gather -------------------------------
  *
  * Gathering the 16 rows' scales is the costliest step of the tile on
- * some CPUs (Zen 5: one token of Q4_0 from L2 ran 1.54x as fast with the
- * gather left out, wrong results and all).  For one token each row's 32
- * bytes from the block's start are transposed as they lie instead: the
- * scale, the 16 quant bytes, then the next block's scale and quants.  The
- * scale is the low half of the first 4-byte group; the token's quants are
- * laid out to match, five groups against the low nibbles and five against
- * the high ones, zero against the scale bytes and nothing past the block.
+ * some CPUs (on a Zen 5 the tile ran 1.5x as fast without it, wrong
+ * results and all).  For one token each row's 32 bytes from the block's
+ * start are transposed as they lie instead: the scale, the 16 quant
+ * bytes, then the next block's scale and quants.  The scale is the low
+ * half of the first 4-byte group; the token's quants are laid out to
+ * match, five groups against the low nibbles and five against the high
+ * ones, zero against the scale bytes and nothing past the block.
  * Two more dpbusd a block, the same exact integer sums and the same float
- * chain as the tile: the same bits (Zen 5, 1b-shaped rows: 1.27x from L2,
- * 1.09-1.11x from memory at 2 threads). */
+ * chain as the tile: the same bits. */
 typedef struct act_q4x {
     int32_t q[10]; /* 4-byte groups: 0-4 against the low nibbles, 5-9 the high */
     float dx;
@@ -533,11 +531,9 @@ INLINE __m512i q4x_isum(const __m512i v[8], const act_q4x *a)
 }
 
 /* y[r0..r1) for one token; 0 (nothing done) where k is over the limit.
- * A function of its own at a 64-byte boundary: inlined into the gemm, its
- * loop's placement moved with any change to the code around it, and one
- * placement of the same instructions decoded 1b Q4_0 at 0.80-0.85x of
- * this one on a Zen 5 (two sets of three alternating runs; level in a
- * third, noisier set). */
+ * A function of its own at a pinned 64-byte boundary: inlined, its loop
+ * moved with the code around it, and its placement alone moved its speed
+ * by 15-20%. */
 __attribute__((noinline, aligned(64))) static int one_q4_0(const uint8_t *w, size_t row_bytes, int r0, int r1, const void *x, int k, float *y)
 {
     const int nb = k / 32;
@@ -628,10 +624,9 @@ static uint8_t *thread_scratch(int slot, size_t bytes)
  * blocks lie act_bytes(k) apart: 16 lines one stride apart, which at
  * k = 2048 (4 KiB) all fall in one set of a 12-way L1, and 16 addresses
  * to keep.  Interleaved, a tile's blocks b lie side by side, [b][token],
- * reached from one pointer (Zen 5, 16 tokens of Q8_0 from L2: 1.05x at
- * k = 768, 1.14x at 2,048).  Tiles of IMT tokens, the last one
- * tile_width(n) wide with its tokens past n repeating the last (computed,
- * never stored).  One token's blocks are already such a tile. */
+ * reached from one pointer.  Tiles of IMT tokens, the last one tile_width(n)
+ * wide with its tokens past n repeating the last (computed, never stored).
+ * One token's blocks are already such a tile. */
 INLINE int tile_width(int n) { return n <= 4 ? n : n <= 8 ? 8 : 16; }
 
 static size_t il_bytes(int nt, int k)
@@ -665,12 +660,11 @@ static size_t il_xprep_bytes(int nt, int k) { return nt > 1 ? il_bytes(nt, k) : 
         __m512 acc[IMT];                                                                                               \
         UNROLL_IMT for (int j = 0; j < n; j++) acc[j] = _mm512_setzero_ps();                                           \
         for (int b = 0; b < nb; b++) {                                                                                 \
-            /* the next 16 rows, as far along, into L2: into L1 (T0) they made                                        \
-             * 1b Q4_0 decoding 10-15% slower (paired runs in one process).                                            \
-             * Past the call's last row too (most often the next task's,                                               \
-             * this core's).  Every second block, or every block where two                                             \
-             * are over a line (Q8_0: else one line in 17 is never asked                                               \
-             * for; one token from memory 1.03-1.16x faster on a Zen 5) */                                            \
+            /* the next 16 rows, as far along, into L2 (into L1 they crowd out                                         \
+             * the rows being read), past the call's last row too (most often                                          \
+             * this core's next task).  Every second block, or every block                                             \
+             * where two are over a line (Q8_0), so that no line is left to                                            \
+             * come on demand */                                                                                       \
             if (next && ((b & 1) == 0 || 2 * sizeof(BT) / (PER) > 64))                                                 \
                 prefetch16_l2(rows, next + (size_t)b * sizeof(BT) / (PER));                                            \
             WB w;                                                                                                      \
@@ -697,7 +691,7 @@ static size_t il_xprep_bytes(int nt, int k) { return nt > 1 ? il_bytes(nt, k) : 
                 const __mmask16 m = (__mmask16)((1u << nr) - 1);                                                       \
                 const uint8_t *rows[16];                                                                               \
                 const __m512i vidx = row_group(w, row_bytes, R, nr, rows);                                             \
-                const size_t next = 16 * row_bytes; /* 110m Q4_0, one sequence: 5.8-6.3% faster than stopping at r1 */ \
+                const size_t next = 16 * row_bytes; /* past r1 too: most often this core's next task */                \
                 for (int t = T0; t < T1; t += IMT) {                                                                   \
                     /* widths 1-4 exact, else 8 or 16 (a third of the code of                                          \
                      * one tile per width, the same bits) */                                                          \
@@ -899,8 +893,7 @@ static void attn_accum(float *o, const float *att, const float *v, size_t stride
 #define AMX_CH 32       /* blocks per chunk: 20 KiB of transposed weights, in L1 */
 #define AMX_MIN_TOKENS 4 /* Q8_0: below this the VNNI tile is cheaper */
 /* Q4_0, Q4_1: transposing a group's nibbles pays only over many tokens
- * (sluice kbench on 110m Q4_0, one core: AMX 0.55x VNNI at 4 tokens, 0.70x
- * at 8, level at 16-24, 1.25x at 32, 1.8x at 64) */
+ * (sluice kbench: AMX level with VNNI at 16-24 tokens, ahead from 32) */
 #define AMX_Q4_MIN_TOKENS 32
 #define AMX_PF_ROWS 32   /* Q8_0 prefetches the rows two groups ahead into L2: measured best from DRAM */
 
@@ -1074,10 +1067,8 @@ INLINE void transpose16x16_ps(__m512 v[16])
 /* The next product in issue order (block ib of the group at iwq) into
  * C tile CT, with A tile AT (weights) and B tile BT (tokens).  The rows'
  * lines two blocks on are asked from L2 into L1 first, so that a tile
- * load finds most of its 16 rows there (110m Q8_0's matrices at 16 tokens,
- * two threads: 4-9% less time; 16 sequences' decoding 1.2% faster, prompt
- * processing 2.5%, paired runs in one process).  Integer addresses: past
- * a tail group's rows they may lie outside the matrix (never faulting). */
+ * load finds most of its 16 rows there.  Integer addresses: past a tail
+ * group's rows they may lie outside the matrix (never faulting). */
 #define AMXQ_ISSUE(CT, AT, BT)                                                                                         \
     do {                                                                                                               \
         _Pragma("GCC unroll 16") for (int r_ = 0; r_ < 16; r_++)                                                       \

@@ -13,9 +13,8 @@
  *   with 4 KiB pages every run costs a TLB miss.
  * - On huge pages a buffer's physical offset is its virtual one, so every
  *   engine's buffers fall on the L2's (physically indexed) sets alike.  On
- *   4 KiB pages two engines doing identical work in one process differed
- *   by up to 5% (stories260K decoding, Zen 5: paired medians 0.946-0.995
- *   of each other, against 0.986-1.008 with this alignment).
+ *   4 KiB pages two engines doing identical work in one process could
+ *   differ by up to 5%.
  * Advice only: a kernel without THP leaves the pages as they are. */
 #define BUF_ALIGN ((size_t)2 << 20)
 

@@ -2,11 +2,12 @@
  *
  * OpenBLAS starts its thread pool when it is loaded, and its idle threads
  * spin (sched_yield) for about 0.1 s before they sleep, on the very cores
- * the engine's threads are pinned to.  Linked into `sluice`, that spin ran
- * through every short `sluice bench` and made 2 engine threads look slower
- * than 1.  Only the optimizer's methods need BLAS (GPTQ's factorizations
- * and products, calibration's Gram matrices, AWQ's search), so they load it
- * here when they first run, and bench, generate and eval never do. */
+ * the engine's threads are pinned to: linked into `sluice`, it would share
+ * those cores during every short `sluice bench` (and make 2 engine threads
+ * look slower than 1).  Only the optimizer's methods need BLAS (GPTQ's
+ * factorizations and products, calibration's Gram matrices, AWQ's search),
+ * so they load it here when they first run, and bench, generate and eval
+ * never do. */
 #ifndef SL_BLAS_H
 #define SL_BLAS_H
 
