@@ -60,6 +60,7 @@ const char *sl_status_name(sl_status code)
     case SL_ECHECKSUM: return "checksum-mismatch";
     case SL_ENOTFOUND: return "not-found";
     case SL_EBUSY: return "busy";
+    case SL_ECONTEXT: return "context-full";
     }
     return "unknown-error";
 }

@@ -23,6 +23,7 @@ typedef enum sl_status {
     SL_ECHECKSUM = -7,    /* content does not match its checksum */
     SL_ENOTFOUND = -8,    /* a named key, tensor or file is missing */
     SL_EBUSY = -9,        /* a bounded queue is full: try again later */
+    SL_ECONTEXT = -10,    /* a sequence would not fit its context or the KV pool */
 } sl_status;
 
 typedef struct sl_err {

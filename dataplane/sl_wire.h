@@ -11,6 +11,7 @@
 #ifndef SL_WIRE_H
 #define SL_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,8 @@ enum {
     SL_WERR_COUNT
 };
 const char *sl_wire_code_name(int code); /* "BAD_REQUEST", ...; "?" if unknown */
+/* A model name: 1..SL_WIRE_MODEL_MAX bytes of A-Z a-z 0-9 . _ - */
+bool sl_wire_model_name_ok(const char *s, size_t n);
 
 /* DONE's finish reasons */
 enum { SL_WIRE_FIN_LENGTH = 0, SL_WIRE_FIN_EOS = 1, SL_WIRE_FIN_STOP = 2, SL_WIRE_FIN_CONTEXT = 3 };
@@ -138,6 +141,9 @@ typedef struct sl_wire_msg {
 /* The frame at buf: *frame_len = 24 + body_len once the header is there
  * and valid, 0 when fewer than 24 bytes have come (a stream reads on). */
 sl_status sl_wire_peek(const uint8_t *buf, size_t len, size_t *frame_len, sl_err *err);
+/* The header alone (the body may be missing or bad): whom an error about
+ * the rest of a message goes to.  SL_EFORMAT when it is short or not ours. */
+sl_status sl_wire_peek_header(const uint8_t *buf, size_t len, sl_wire_header *h, sl_err *err);
 /* Decodes exactly one whole message of len bytes. */
 sl_status sl_wire_decode(const uint8_t *buf, size_t len, sl_wire_msg *m, sl_err *err);
 /* Element i of a little-endian u32 array (prompt ids, token ids, seqs). */

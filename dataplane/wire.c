@@ -142,17 +142,36 @@ static void header(rd *r, sl_wire_header *h)
                            h->type, h->seq);
 }
 
+sl_status sl_wire_peek_header(const uint8_t *buf, size_t len, sl_wire_header *h, sl_err *err)
+{
+    memset(h, 0, sizeof *h);
+    if (len < SL_WIRE_HEADER)
+        return sl_err_set(err, SL_EFORMAT, "%zu bytes: shorter than the %d-byte header", len, SL_WIRE_HEADER);
+    rd r = {buf, SL_WIRE_HEADER, 0, SL_OK, err};
+    header(&r, h);
+    return r.st;
+}
+
 sl_status sl_wire_peek(const uint8_t *buf, size_t len, size_t *frame_len, sl_err *err)
 {
     *frame_len = 0;
     if (len < SL_WIRE_HEADER)
         return SL_OK;
-    rd r = {buf, SL_WIRE_HEADER, 0, SL_OK, err};
     sl_wire_header h;
-    header(&r, &h);
-    if (!r.st)
+    const sl_status st = sl_wire_peek_header(buf, len, &h, err);
+    if (!st)
         *frame_len = SL_WIRE_HEADER + (size_t)h.body_len;
-    return r.st;
+    return st;
+}
+
+bool sl_wire_model_name_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > SL_WIRE_MODEL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!model_char((uint8_t)s[i]))
+            return false;
+    return true;
 }
 
 static void generate(rd *r, uint16_t flags, sl_wire_generate *g)

@@ -222,3 +222,44 @@ sl_status sl_config_check(const sl_config *c, sl_err *err)
         return sl_err_set(err, SL_EINVAL, "no model and no management socket: nothing to serve");
     return SL_OK;
 }
+
+int sl_config_reload_jobs(const sl_config *next, const sl_version_info *served, int n, sl_load_job *jobs)
+{
+    int k = 0;
+    for (int i = 0; i < next->n_models; i++) {
+        int at = -1;
+        for (int j = 0; j < n && at < 0; j++)
+            if (!strcmp(served[j].name, next->model_name[i]))
+                at = j;
+        if (at >= 0 && !strcmp(served[at].image, next->model_image[i]))
+            continue;
+        sl_load_job *jb = &jobs[k++];
+        *jb = (sl_load_job){.kind = at >= 0 ? SL_LOAD_SWAP : SL_LOAD_NEW, .force = true};
+        snprintf(jb->name, sizeof jb->name, "%s", next->model_name[i]);
+        snprintf(jb->image, sizeof jb->image, "%s", next->model_image[i]);
+    }
+    for (int j = 0; j < n && next->n_models; j++) {
+        int listed = 0;
+        for (int i = 0; i < next->n_models && !listed; i++)
+            listed = !strcmp(next->model_name[i], served[j].name);
+        if (!listed) {
+            jobs[k] = (sl_load_job){.kind = SL_LOAD_UNLOAD};
+            snprintf(jobs[k].name, sizeof jobs[k].name, "%s", served[j].name);
+            k++;
+        }
+    }
+    return k;
+}
+
+static int changed(const char *now, const char *next) { return next && (!now || strcmp(now, next)); }
+
+int sl_config_restart_needed(const sl_config *now, const sl_config *next, const char *why[2])
+{
+    int n = 0;
+    if (next->threads != now->threads || next->max_seqs != now->max_seqs || next->ctx != now->ctx ||
+        next->max_queue != now->max_queue)
+        why[n++] = "threads, max_seqs, ctx and max_queue apply to versions loaded from now on";
+    if (changed(now->listen, next->listen) || changed(now->mgmt, next->mgmt) || changed(now->metrics, next->metrics))
+        why[n++] = "listen, mgmt and metrics addresses change only with a restart";
+    return n;
+}

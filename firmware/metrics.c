@@ -10,6 +10,8 @@
 
 #include "sl_grow.h"
 #include "sl_metrics.h"
+#include "sl_registry.h"
+#include "sl_serve.h"
 
 const double sl_hist_seconds[SL_HIST_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                  0.025,  0.05,    0.1,    0.25,  0.5,    1,     10};
@@ -124,4 +126,49 @@ void sl_metrics_stop(sl_metrics *m)
     if (m->d)
         MHD_stop_daemon(m->d);
     free(m);
+}
+
+void sl_metrics_render(sl_text_buf *b, const sl_serve_stats *s, sl_registry *r, const sl_hist *batch, int draining)
+{
+    int queued = 0, running = 0, kv_used = 0, kv_total = 0, models;
+    uint64_t swaps, swaps_failed;
+    sl_version_info v[SL_REG_VERSIONS];
+    const int n = sl_registry_list(r, v, SL_REG_VERSIONS, false);
+    for (int i = 0; i < n; i++) {
+        queued += v[i].stats.queued, running += v[i].stats.running;
+        kv_used += v[i].stats.kv_blocks_used, kv_total += v[i].stats.kv_blocks_total;
+    }
+    sl_registry_counts(r, &models, &swaps, &swaps_failed);
+    sl_tb_printf(b,
+                 "# HELP sluice_requests_total Requests answered with DONE.\n# TYPE sluice_requests_total counter\n"
+                 "sluice_requests_total %llu\n"
+                 "# HELP sluice_tokens_total Tokens generated.\n# TYPE sluice_tokens_total counter\n"
+                 "sluice_tokens_total %llu\n"
+                 "# HELP sluice_errors_total ERROR replies by code.\n# TYPE sluice_errors_total counter\n",
+                 (unsigned long long)s->served, (unsigned long long)s->tokens);
+    for (int c = 1; c < SL_WERR_COUNT; c++)
+        sl_tb_printf(b, "sluice_errors_total{code=\"%s\"} %llu\n", sl_wire_code_name(c),
+                     (unsigned long long)s->by_code[c]);
+    sl_tb_printf(b,
+                 "# HELP sluice_dropped_total Datagrams and frames that were not sluice messages.\n"
+                 "# TYPE sluice_dropped_total counter\nsluice_dropped_total %llu\n"
+                 "# HELP sluice_queue_depth Requests waiting for a batch slot.\n# TYPE sluice_queue_depth gauge\n"
+                 "sluice_queue_depth %d\n"
+                 "# HELP sluice_running Requests in the batch.\n# TYPE sluice_running gauge\nsluice_running %d\n"
+                 "# HELP sluice_kv_blocks_used KV cache blocks held.\n# TYPE sluice_kv_blocks_used gauge\n"
+                 "sluice_kv_blocks_used %d\n"
+                 "# HELP sluice_kv_blocks_total KV cache blocks in the pools.\n# TYPE sluice_kv_blocks_total gauge\n"
+                 "sluice_kv_blocks_total %d\n"
+                 "# HELP sluice_models Model names served.\n# TYPE sluice_models gauge\nsluice_models %d\n"
+                 "# HELP sluice_swaps_total Hot swaps published.\n# TYPE sluice_swaps_total counter\n"
+                 "sluice_swaps_total %llu\n"
+                 "# HELP sluice_swaps_failed_total Swaps refused.\n# TYPE sluice_swaps_failed_total counter\n"
+                 "sluice_swaps_failed_total %llu\n"
+                 "# HELP sluice_ready 1 when serving (a model, not draining).\n# TYPE sluice_ready gauge\n"
+                 "sluice_ready %d\n",
+                 (unsigned long long)s->dropped, queued, running, kv_used, kv_total, models, (unsigned long long)swaps,
+                 (unsigned long long)swaps_failed, !draining && models > 0);
+    sl_tb_hist(b, "sluice_batch_tokens", "Tokens per scheduler step.", batch);
+    sl_tb_hist(b, "sluice_ttft_seconds", "Time from arrival to the first token.", &s->ttft);
+    sl_tb_hist(b, "sluice_inter_token_seconds", "Time between a request's tokens.", &s->itl);
 }

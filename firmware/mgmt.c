@@ -15,6 +15,8 @@
 
 typedef struct peer {
     int fd;
+    int waiting;     /* for the answer to its last line */
+    uint32_t serial; /* tells a reused slot's peer from the one a late answer was for */
     char buf[SL_MGMT_LINE_MAX];
     size_t len;
 } peer;
@@ -25,6 +27,7 @@ struct sl_mgmt {
     char path[108];
     sl_mgmt_fn fn;
     void *ctx;
+    uint32_t serials;
     peer peers[PEERS];
 };
 
@@ -63,6 +66,7 @@ static void peer_close(sl_mgmt *m, int i)
     close(m->peers[i].fd);
     m->peers[i].fd = -1;
     m->peers[i].len = 0;
+    m->peers[i].waiting = 0;
 }
 
 /* Replies are small: written whole, waiting if the peer is slow to read. */
@@ -95,6 +99,44 @@ static json_object *error_reply(const char *msg)
     return r;
 }
 
+/* The peer's whole lines, in order, until one is left to answer later. */
+static void serve_lines(sl_mgmt *m, int i)
+{
+    peer *p = &m->peers[i];
+    char *nl;
+    while (p->fd >= 0 && !p->waiting && (nl = memchr(p->buf, '\n', p->len))) {
+        json_object *obj, *out;
+        sl_mgmt_req req;
+        sl_err err = {0};
+        const size_t used = (size_t)(nl - p->buf) + 1;
+        if (sl_mgmt_parse(p->buf, used - 1, &obj, &req, &err))
+            out = error_reply(err.msg);
+        else
+            out = m->fn(m->ctx, &req, (uint64_t)p->serial << 32 | (uint64_t)i);
+        json_object_put(obj);
+        memmove(p->buf, p->buf + used, p->len - used);
+        p->len -= used;
+        if (!out) {
+            p->waiting = 1;
+            return;
+        }
+        reply(m, i, out);
+        json_object_put(out);
+    }
+}
+
+void sl_mgmt_answer(sl_mgmt *m, uint64_t token, json_object *r)
+{
+    const int i = (int)(uint32_t)token;
+    peer *p = i >= 0 && i < PEERS ? &m->peers[i] : NULL;
+    if (p && p->fd >= 0 && p->waiting && p->serial == (uint32_t)(token >> 32)) {
+        p->waiting = 0;
+        reply(m, i, r);
+        serve_lines(m, i);
+    }
+    json_object_put(r);
+}
+
 void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
 {
     if (tag == m->tag0) {
@@ -113,6 +155,8 @@ void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
             }
             m->peers[i].fd = fd;
             m->peers[i].len = 0;
+            m->peers[i].waiting = 0;
+            m->peers[i].serial = ++m->serials;
             struct epoll_event ev = {.events = EPOLLIN, .data.u64 = m->tag0 + 1 + (uint64_t)i};
             epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
         }
@@ -124,6 +168,16 @@ void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
     peer *p = &m->peers[i];
     (void)events;
     for (;;) {
+        if (p->len == sizeof p->buf) { /* a line past the limit */
+            if (p->waiting)
+                return; /* read on once its answer is out */
+            json_object *out = error_reply("request line over 64 KiB");
+            reply(m, i, out);
+            json_object_put(out);
+            if (p->fd >= 0)
+                peer_close(m, i);
+            return;
+        }
         const ssize_t r = read(p->fd, p->buf + p->len, sizeof p->buf - p->len);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
             peer_close(m, i);
@@ -132,32 +186,9 @@ void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
         if (r < 0)
             return;
         p->len += (size_t)r;
-        char *nl;
-        while (p->fd >= 0 && (nl = memchr(p->buf, '\n', p->len))) {
-            json_object *obj, *out;
-            sl_mgmt_req req;
-            sl_err err = {0};
-            if (sl_mgmt_parse(p->buf, (size_t)(nl - p->buf), &obj, &req, &err))
-                out = error_reply(err.msg);
-            else
-                out = m->fn(m->ctx, &req);
-            json_object_put(obj);
-            reply(m, i, out);
-            json_object_put(out);
-            if (p->fd < 0)
-                return;
-            const size_t used = (size_t)(nl - p->buf) + 1;
-            memmove(p->buf, p->buf + used, p->len - used);
-            p->len -= used;
-        }
-        if (p->len == sizeof p->buf) { /* a line past the limit */
-            json_object *out = error_reply("request line over 64 KiB");
-            reply(m, i, out);
-            json_object_put(out);
-            if (p->fd >= 0)
-                peer_close(m, i);
+        serve_lines(m, i);
+        if (p->fd < 0)
             return;
-        }
     }
 }
 

@@ -2,25 +2,43 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
+#include "sl_clock.h"
 #include "sl_quality.h"
 #include "sl_registry.h"
 #include "sl_tokenizer.h"
+#include "sl_wire.h"
 
-void sl_registry_init(sl_registry *r, const sl_engine_cfg *ec, const sl_sched_cfg *sc, sl_sched_cb cb, void *ctx)
+sl_status sl_registry_init(sl_registry *r, const sl_engine_cfg *ec, const sl_sched_cfg *sc, sl_sched_cb cb, void *ctx,
+                           sl_err *err)
 {
     memset(r, 0, sizeof *r);
+    const int rc = pthread_mutex_init(&r->mu, NULL);
+    if (rc)
+        return sl_err_set(err, SL_EIO, "pthread_mutex_init: %s", strerror(rc));
     r->ec = *ec;
     r->sc = *sc;
     r->cb = cb;
     r->ctx = ctx;
     for (int i = 0; i < SL_REG_MODELS; i++)
         r->cur[i] = -1;
+    return SL_OK;
 }
 
+void sl_registry_set_cfg(sl_registry *r, const sl_engine_cfg *ec, const sl_sched_cfg *sc)
+{
+    pthread_mutex_lock(&r->mu);
+    r->ec = *ec;
+    r->sc = *sc;
+    pthread_mutex_unlock(&r->mu);
+}
+
+bool sl_registry_name_ok(const char *name, size_t len) { return sl_wire_model_name_ok(name, len); }
+
+/* Under r->mu. */
 static int slot_of(const sl_registry *r, const char *name, size_t len)
 {
     for (int i = 0; i < SL_REG_MODELS; i++)
@@ -29,18 +47,32 @@ static int slot_of(const sl_registry *r, const char *name, size_t len)
     return -1;
 }
 
-sl_version *sl_registry_get(sl_registry *r, const char *name, size_t len)
+sl_version *sl_registry_acquire(sl_registry *r, const char *name, size_t len)
 {
+    pthread_mutex_lock(&r->mu);
     const int s = slot_of(r, name, len);
-    return s < 0 ? NULL : &r->v[r->cur[s]];
+    sl_version *v = s < 0 ? NULL : &r->v[r->cur[s]];
+    if (v)
+        atomic_fetch_add(&v->refs, 1);
+    pthread_mutex_unlock(&r->mu);
+    return v;
 }
 
-static void version_free(sl_version *v)
+void sl_registry_release(sl_registry *r, sl_version *v)
+{
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1 && r->on_dead)
+        r->on_dead(r->dead_ctx);
+}
+
+/* Unmaps a version; its slot is free again. */
+static void version_free(sl_registry *r, sl_version *v)
 {
     sl_sched_destroy(v->s);
     sl_engine_destroy(v->e);
     sl_model_close(v->m);
+    pthread_mutex_lock(&r->mu);
     memset(v, 0, sizeof *v);
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* What the tokenizer makes of every id, hashed: two images whose pieces,
@@ -82,39 +114,55 @@ static uint64_t mem_available(void)
 sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, bool replace, bool force, sl_err *err)
 {
     const size_t nl = strlen(name);
-    if (nl < 1 || nl > 64)
-        return sl_err_set(err, SL_EINVAL, "a model name is 1..64 bytes");
-    for (size_t i = 0; i < nl; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-              (name[i] >= '0' && name[i] <= '9') || name[i] == '.' || name[i] == '_' || name[i] == '-'))
-            return sl_err_set(err, SL_EINVAL, "model name '%s': only A-Z a-z 0-9 . _ -", name);
-    int slot = slot_of(r, name, nl);
-    if (replace && slot < 0)
-        return sl_err_set(err, SL_ENOTFOUND, "no model named %s is loaded (load it first)", name);
-    if (!replace && slot >= 0)
-        return sl_err_set(err, SL_EINVAL, "%s is already loaded (swap it)", name);
-    if (!replace)
-        for (slot = 0; slot < SL_REG_MODELS && r->cur[slot] >= 0; slot++)
-            ;
-    if (slot == SL_REG_MODELS)
-        return sl_err_set(err, SL_ERANGE, "%d models are loaded already", SL_REG_MODELS);
+    if (!sl_registry_name_ok(name, nl))
+        return sl_err_set(err, SL_EINVAL, "model name '%.64s': 1..64 bytes of A-Z a-z 0-9 . _ -", name);
+    /* checks and a slot under the lock; the slow work outside it */
+    pthread_mutex_lock(&r->mu);
+    const int slot = slot_of(r, name, nl);
     int vi = 0;
     while (vi < SL_REG_VERSIONS && r->v[vi].used)
         vi++;
-    if (vi == SL_REG_VERSIONS)
-        return sl_err_set(err, SL_EBUSY, "%d versions are still draining: try again", SL_REG_VERSIONS);
-    sl_version *v = &r->v[vi], *old = replace ? &r->v[r->cur[slot]] : NULL;
-    memset(v, 0, sizeof *v);
+    sl_status st = SL_OK;
+    if (replace && slot < 0)
+        st = sl_err_set(err, SL_ENOTFOUND, "no model named %s is loaded (load it first)", name);
+    else if (!replace && slot >= 0)
+        st = sl_err_set(err, SL_EINVAL, "%s is already loaded (swap it)", name);
+    else if (vi == SL_REG_VERSIONS)
+        st = sl_err_set(err, SL_EBUSY, "%d versions are still draining: try again", SL_REG_VERSIONS);
+    sl_version *v = st ? NULL : &r->v[vi];
+    uint64_t old_hash = 0;
+    const char *old_image = "";
+    char old_image_buf[sizeof v->image];
+    if (v) {
+        memset(v, 0, sizeof *v);
+        v->used = true;
+        if (replace) {
+            old_hash = r->v[r->cur[slot]].tok_hash;
+            snprintf(old_image_buf, sizeof old_image_buf, "%s", r->v[r->cur[slot]].image);
+            old_image = old_image_buf;
+        }
+    }
+    const sl_engine_cfg ec = r->ec;
+    const sl_sched_cfg sc = r->sc;
+    pthread_mutex_unlock(&r->mu);
+    if (st) {
+        if (replace) {
+            pthread_mutex_lock(&r->mu);
+            r->swaps_failed++;
+            pthread_mutex_unlock(&r->mu);
+        }
+        return st;
+    }
     snprintf(v->name, sizeof v->name, "%s", name);
     snprintf(v->image, sizeof v->image, "%s", image);
-    sl_status st = sl_model_open(image, SL_GGUF_VERIFY_CHECKSUM, &v->m, err);
+    st = sl_model_open(image, SL_GGUF_VERIFY_CHECKSUM, &v->m, err);
     if (!st && (st = sl_gguf_compute_checksum(v->m->g, v->checksum, err)))
         sl_err_prefix(err, st, "%s", image);
     if (!st)
         v->tok_hash = tokenizer_hash(v->m->tok);
-    if (!st && old && v->tok_hash != old->tok_hash)
+    if (!st && replace && v->tok_hash != old_hash)
         st = sl_err_set(err, SL_EUNSUPPORTED, "%s: its tokenizer differs from the one %s serves (%s)", image, name,
-                        old->image);
+                        old_image);
     if (!st && !force) {
         sl_quality q;
         st = sl_quality_read(v->m->g, v->checksum, &q, err);
@@ -138,65 +186,135 @@ sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, 
         if (r->mlock && mlock(v->m->g->base, v->m->g->size) < 0)
             st = sl_err_errno(err, SL_EIO, "%s: cannot lock %llu MB in memory (RLIMIT_MEMLOCK?)", image,
                               (unsigned long long)(v->m->g->size >> 20));
-        st = st ? st : sl_engine_create(v->m, &r->ec, &v->e, err);
+        st = st ? st : sl_engine_create(v->m, &ec, &v->e, err);
     }
-    st = st ? st : sl_sched_create(v->e, &r->sc, r->cb, r->ctx, &v->s, err);
+    st = st ? st : sl_sched_create(v->e, &sc, r->cb, r->ctx, &v->s, err);
+    pthread_mutex_lock(&r->mu);
+    const int now_slot = slot_of(r, name, nl); /* publish: the table may have changed meanwhile */
+    if (!st && replace && now_slot < 0)
+        st = sl_err_set(err, SL_ENOTFOUND, "%s was unloaded while its new version loaded", name);
+    int free_slot = now_slot;
+    if (!st && !replace) {
+        if (now_slot >= 0)
+            st = sl_err_set(err, SL_EINVAL, "%s is already loaded (swap it)", name);
+        for (free_slot = 0; free_slot < SL_REG_MODELS && r->cur[free_slot] >= 0; free_slot++)
+            ;
+        if (!st && free_slot == SL_REG_MODELS)
+            st = sl_err_set(err, SL_ERANGE, "%d models are loaded already", SL_REG_MODELS);
+    }
+    sl_version *old = NULL;
     if (st) {
-        version_free(v);
         r->swaps_failed += replace;
+    } else {
+        old = replace ? &r->v[r->cur[free_slot]] : NULL;
+        v->number = old ? old->number + 1 : 1;
+        v->loaded_us = sl_now_us();
+        v->published = true;
+        atomic_store(&v->refs, 1); /* the name table's */
+        sl_sched_get_stats(v->s, &v->stats);
+        r->cur[free_slot] = vi; /* published: new requests come here */
+        if (old) {
+            old->retired = true;
+            r->swaps++;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (st) {
+        version_free(r, v);
         return st;
     }
-    v->used = true;
-    v->number = old ? old->number + 1 : 1;
-    v->loaded_us = sl_sched_now_us();
-    r->cur[slot] = vi; /* published: new requests go here */
-    if (old) {
-        old->retired = true;
-        r->swaps++;
-    }
+    sl_registry_release(r, old); /* the table's reference: it drains and is freed */
     return SL_OK;
 }
 
 sl_status sl_registry_unload(sl_registry *r, const char *name, sl_err *err)
 {
+    pthread_mutex_lock(&r->mu);
     const int slot = slot_of(r, name, strlen(name));
-    if (slot < 0)
+    sl_version *v = slot < 0 ? NULL : &r->v[r->cur[slot]];
+    if (v) {
+        v->retired = true;
+        r->cur[slot] = -1;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!v)
         return sl_err_set(err, SL_ENOTFOUND, "no model named %s is loaded", name);
-    r->v[r->cur[slot]].retired = true;
-    r->cur[slot] = -1;
+    sl_registry_release(r, v);
     return SL_OK;
 }
 
-int sl_registry_step(sl_registry *r)
+void sl_registry_collect(sl_registry *r)
 {
-    int total = 0;
-    for (int i = 0; i < SL_REG_VERSIONS; i++) {
-        sl_version *v = &r->v[i];
-        if (!v->used)
-            continue;
-        sl_sched_stats st;
-        sl_sched_get_stats(v->s, &st);
-        if (st.queued || st.running) {
-            sl_err err = {0};
-            if (sl_sched_step(v->s, &v->active, &err))
-                fprintf(stderr, "sluiced: error: %s %s: %s\n", v->name, v->image, err.msg);
-            sl_sched_stats after;
-            sl_sched_get_stats(v->s, &after);
-            if (r->on_step && after.steps > st.steps)
-                r->on_step(r->ctx, (int)(after.batch_tokens - st.batch_tokens));
-        } else
-            v->active = 0;
-        if (v->retired && v->active == 0) /* its last request ended: unmapped */
-            version_free(v);
-        else
-            total += v->active;
+    for (;;) {
+        sl_version *dead = NULL;
+        pthread_mutex_lock(&r->mu);
+        for (int i = 0; i < SL_REG_VERSIONS && !dead; i++)
+            if (r->v[i].published && r->v[i].retired && !r->v[i].freeing && atomic_load(&r->v[i].refs) == 0)
+                dead = &r->v[i];
+        if (dead)
+            dead->freeing = true;
+        pthread_mutex_unlock(&r->mu);
+        if (!dead)
+            return;
+        version_free(r, dead);
     }
-    return total;
+}
+
+static void info_of(const sl_version *v, sl_version_info *o)
+{
+    memcpy(o->name, v->name, sizeof o->name);
+    o->number = v->number;
+    memcpy(o->image, v->image, sizeof o->image);
+    memcpy(o->checksum, v->checksum, sizeof o->checksum);
+    o->retired = v->retired;
+    o->stats = v->stats;
+}
+
+int sl_registry_list(sl_registry *r, sl_version_info *out, int max, bool current_only)
+{
+    int n = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < SL_REG_VERSIONS && n < max; i++)
+        if (r->v[i].published && !r->v[i].freeing && (!current_only || !r->v[i].retired))
+            info_of(&r->v[i], &out[n++]);
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+void sl_registry_counts(sl_registry *r, int *models, uint64_t *swaps, uint64_t *swaps_failed)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = 0;
+    for (int i = 0; i < SL_REG_MODELS; i++)
+        n += r->cur[i] >= 0;
+    *models = n;
+    *swaps = r->swaps;
+    *swaps_failed = r->swaps_failed;
+    pthread_mutex_unlock(&r->mu);
+}
+
+bool sl_registry_serves(sl_registry *r, const char *name, const char *image)
+{
+    pthread_mutex_lock(&r->mu);
+    const int s = slot_of(r, name, strlen(name));
+    const bool yes = s >= 0 && !strcmp(r->v[r->cur[s]].image, image);
+    pthread_mutex_unlock(&r->mu);
+    return yes;
+}
+
+void sl_registry_note_stats(sl_registry *r, sl_version *v)
+{
+    sl_sched_stats st;
+    sl_sched_get_stats(v->s, &st);
+    pthread_mutex_lock(&r->mu);
+    v->stats = st;
+    pthread_mutex_unlock(&r->mu);
 }
 
 void sl_registry_free(sl_registry *r)
 {
     for (int i = 0; i < SL_REG_VERSIONS; i++)
         if (r->v[i].used)
-            version_free(&r->v[i]);
+            version_free(r, &r->v[i]);
+    pthread_mutex_destroy(&r->mu);
 }

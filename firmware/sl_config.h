@@ -11,6 +11,7 @@
 #include "sl_error.h"
 #include "sl_mac.h"
 #include "sl_mgmt_req.h"
+#include "sl_loader.h"
 #include "sl_registry.h"
 #include "sl_wire.h"
 
@@ -56,5 +57,16 @@ int sl_config_equal(const sl_config *a, const sl_config *b);
 /* What the daemon needs of the values together, whichever set them (the
  * file, the flags, or both): SL_EINVAL naming the first one out of range. */
 sl_status sl_config_check(const sl_config *c, sl_err *err);
+
+/* A SIGHUP's model changes: what next lists against what is served
+ * (served, n): new names load, changed images swap (trusted as on the
+ * command line), names no longer listed unload (unless next lists none).
+ * Writes the jobs to jobs (room for 2 * SL_REG_MODELS) and returns how
+ * many. */
+int sl_config_reload_jobs(const sl_config *next, const sl_version_info *served, int n, sl_load_job *jobs);
+
+/* What changed from now to next that a reload does not apply now, as up
+ * to two messages for the log; returns how many. */
+int sl_config_restart_needed(const sl_config *now, const sl_config *next, const char *why[2]);
 
 #endif

@@ -1,7 +1,8 @@
 /* sl_metrics.h - Prometheus text exposition over HTTP (libmicrohttpd),
  * opt-in, on a loopback port.  The HTTP server runs inside the daemon's
- * epoll loop (MHD's epoll mode, no thread of its own), so a scrape reads
- * the daemon's state between scheduler steps without locks. */
+ * epoll loop (MHD's epoll mode, no thread of its own): a scrape reads the
+ * serving core's counters on the loop's thread, and the schedulers' state
+ * as the inference worker last noted it. */
 #ifndef SL_METRICS_H
 #define SL_METRICS_H
 
@@ -41,6 +42,13 @@ typedef void (*sl_metrics_fn)(void *ctx, sl_text_buf *out);
  * the epoll set ep under `tag`. */
 sl_status sl_metrics_start(const char *addr, int port, int ep, uint64_t tag, sl_metrics_fn fn, void *ctx,
                            sl_metrics **out, sl_err *err);
+/* sluiced's whole exposition: the serving core's counters (s), the
+ * versions' schedulers (r), the worker's tokens per step (batch). */
+struct sl_serve_stats;
+struct sl_registry;
+void sl_metrics_render(sl_text_buf *b, const struct sl_serve_stats *s, struct sl_registry *r, const sl_hist *batch,
+                       int draining);
+
 /* Runs what is ready (on the tag's events, and once per loop for timeouts). */
 void sl_metrics_run(sl_metrics *m);
 void sl_metrics_stop(sl_metrics *m);

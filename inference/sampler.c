@@ -13,15 +13,23 @@ sl_sampler_cfg sl_sampler_defaults(void)
                             .rep_last_n = 64, .seed = 0};
 }
 
-sl_status sl_sampler_init(sl_sampler *s, const sl_sampler_cfg *cfg, int n_vocab, sl_err *err)
+sl_status sl_sampler_check(const sl_sampler_cfg *cfg, int n_vocab, sl_err *err)
 {
-    memset(s, 0, sizeof *s);
     if (!(cfg->temp >= 0.0f && cfg->temp < 1e6f) || cfg->top_k < 0 || !(cfg->top_p > 0.0f && cfg->top_p <= 1.0f) ||
         !(cfg->min_p >= 0.0f && cfg->min_p < 1.0f) || !(cfg->rep_penalty > 0.0f && cfg->rep_penalty < 1e6f) ||
         cfg->rep_last_n < 0 || n_vocab <= 0)
         return sl_err_set(err, SL_ERANGE,
                           "sampler settings out of range (need temp >= 0, top-k >= 0, 0 < top-p <= 1, "
                           "0 <= min-p < 1, penalty > 0)");
+    return SL_OK;
+}
+
+sl_status sl_sampler_init(sl_sampler *s, const sl_sampler_cfg *cfg, int n_vocab, sl_err *err)
+{
+    memset(s, 0, sizeof *s);
+    const sl_status st = sl_sampler_check(cfg, n_vocab, err);
+    if (st)
+        return st;
     s->cfg = *cfg;
     /* splitmix64 of the seed: nearby seeds give unrelated streams; never 0 */
     uint64_t z = cfg->seed + 0x9E3779B97F4A7C15ull;

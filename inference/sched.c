@@ -1,8 +1,8 @@
 /* sched.c - the continuous-batching scheduler (sl_sched.h). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "sl_clock.h"
 #include "sl_sched.h"
 #include "sl_tokenizer.h"
 
@@ -36,13 +36,6 @@ struct sl_sched {
     int bos, eos;
     sl_sched_stats st;
 };
-
-uint64_t sl_sched_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 sl_status sl_sched_create(sl_engine *e, const sl_sched_cfg *cfg, sl_sched_cb cb, void *ctx, sl_sched **out,
                           sl_err *err)
@@ -122,26 +115,36 @@ static seq *find(const sl_sched *s, uint64_t id, int *where, int *index)
     return NULL;
 }
 
-sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err)
+sl_status sl_sched_check(const sl_sched *s, const sl_sched_req *r, sl_err *err)
 {
     const int ctx = sl_engine_ctx(s->e);
-    int w, i;
     if (r->n_prompt < 1 || !r->prompt || r->max_tokens < 1)
         return sl_err_set(err, SL_EINVAL, "request %llu: a prompt of at least one token and max_tokens >= 1 are needed",
                           (unsigned long long)r->id);
-    if (find(s, r->id, &w, &i))
-        return sl_err_set(err, SL_EINVAL, "request %llu is already live", (unsigned long long)r->id);
     for (int k = 0; k < r->n_prompt; k++)
         if (r->prompt[k] < 0 || r->prompt[k] >= s->m->vocab)
             return sl_err_set(err, SL_ERANGE, "request %llu: token %d of the prompt is %d, outside 0..%d",
                               (unsigned long long)r->id, k, r->prompt[k], s->m->vocab - 1);
     const long long need = (long long)r->n_prompt + r->max_tokens;
     if (need > ctx || sl_kv_blocks_for((int)need) > sl_engine_kv(s->e)->n_blocks)
-        return sl_err_set(err, SL_ERANGE,
+        return sl_err_set(err, SL_ECONTEXT,
                           "context full: request %llu needs %lld positions (prompt %d + max_tokens %d); the context "
                           "holds %d and the KV pool %d",
                           (unsigned long long)r->id, need, r->n_prompt, r->max_tokens, ctx,
                           sl_engine_kv(s->e)->n_blocks * SL_KV_BLOCK);
+    const sl_status st = sl_sampler_check(&r->sampler, s->m->vocab, err);
+    return st ? sl_err_prefix(err, st, "request %llu", (unsigned long long)r->id) : SL_OK;
+}
+
+sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err)
+{
+    int w, i;
+    sl_status st = sl_sched_check(s, r, err);
+    if (st)
+        return st;
+    if (find(s, r->id, &w, &i))
+        return sl_err_set(err, SL_EINVAL, "request %llu is already live", (unsigned long long)r->id);
+    const long long need = (long long)r->n_prompt + r->max_tokens;
     if (s->q_len == s->cfg.max_queue)
         return sl_err_set(err, SL_EBUSY, "busy: %d requests are waiting", s->q_len);
     seq *q = calloc(1, sizeof *q);
@@ -150,7 +153,7 @@ sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err)
         free(q);
         return sl_err_set(err, SL_ENOMEM, "out of memory for request %llu", (unsigned long long)r->id);
     }
-    sl_status st = sl_sampler_init(&q->smp, &r->sampler, s->m->vocab, err);
+    st = sl_sampler_init(&q->smp, &r->sampler, s->m->vocab, err);
     if (st) {
         free(tok);
         free(q);
@@ -158,7 +161,7 @@ sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err)
     }
     memcpy(tok, r->prompt, sizeof(int32_t) * (size_t)r->n_prompt);
     *q = (seq){.id = r->id, .tok = tok, .n_prompt = r->n_prompt, .max_tokens = r->max_tokens, .kv = -1,
-               .stop_at_bos = r->stop_at_bos, .smp = q->smp, .t_submit = sl_sched_now_us(), .deadline = r->deadline_us};
+               .stop_at_bos = r->stop_at_bos, .smp = q->smp, .t_submit = sl_now_us(), .deadline = r->deadline_us};
     s->queue[(s->q_head + s->q_len++) % s->cfg.max_queue] = q;
     return SL_OK;
 }
@@ -170,7 +173,7 @@ static void emit(sl_sched *s, const seq *q, sl_sched_event_kind kind, int32_t to
 {
     if (q->gone)
         return;
-    const uint64_t now = sl_sched_now_us();
+    const uint64_t now = sl_now_us();
     sl_sched_event ev = {.kind = kind, .id = q->id, .token = token, .prompt_tokens = q->n_prompt,
                          .generated_tokens = q->n_gen};
     if (kind == SL_SCHED_DONE) {
@@ -285,7 +288,7 @@ static void admit(sl_sched *s, uint64_t now)
 
 sl_status sl_sched_step(sl_sched *s, int *active, sl_err *err)
 {
-    uint64_t now = sl_sched_now_us();
+    uint64_t now = sl_now_us();
     expire(s, now);
     admit(s, now);
     /* decoders first, one token each; then prompt chunks in admission order */
@@ -320,7 +323,7 @@ sl_status sl_sched_step(sl_sched *s, int *active, sl_err *err)
         }
         s->st.steps++;
         s->st.batch_tokens += (uint64_t)(s->cfg.step_tokens - budget);
-        now = sl_sched_now_us();
+        now = sl_now_us();
         for (int i = 0; i < n; i++) {
             seq *q = s->chunk_seq[i];
             q->done += s->chunks[i].n;

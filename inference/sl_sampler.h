@@ -34,6 +34,8 @@ typedef struct sl_sampler {
 /* Defaults: greedy, no filters, seed 0. */
 sl_sampler_cfg sl_sampler_defaults(void);
 /* Checks ranges (temp >= 0, top_p in (0,1], min_p in [0,1), penalty > 0). */
+/* Whether cfg is in range for a vocabulary of n_vocab (SL_ERANGE if not). */
+sl_status sl_sampler_check(const sl_sampler_cfg *cfg, int n_vocab, sl_err *err);
 sl_status sl_sampler_init(sl_sampler *s, const sl_sampler_cfg *cfg, int n_vocab, sl_err *err);
 void sl_sampler_free(sl_sampler *s);
 

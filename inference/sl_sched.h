@@ -15,7 +15,7 @@
  * (never truncated).
  *
  * Single-threaded: submit, cancel and step are called from one thread (the
- * serving loop); the engine parallelizes inside a step.  Events come back
+ * daemon's inference worker); the engine parallelizes inside a step.  Events come back
  * through the callback during step (and cancel).  The callback may cancel
  * any request, its own included (a client that hung up): that request gets
  * its FAILED event at once and no event after it. */
@@ -56,7 +56,7 @@ typedef struct sl_sched_req {
     int n_prompt;
     int max_tokens;
     sl_sampler_cfg sampler;
-    uint64_t deadline_us;  /* sl_sched_now_us() clock; 0: none */
+    uint64_t deadline_us;  /* sl_now_us() clock; 0: none */
     int stop_at_bos;       /* also stop at BOS (llama2.c's models) */
 } sl_sched_req;
 
@@ -72,10 +72,14 @@ sl_status sl_sched_create(sl_engine *e, const sl_sched_cfg *cfg, sl_sched_cb cb,
                           sl_err *err);
 /* Frees everything; requests still queued or running get no event. */
 void sl_sched_destroy(sl_sched *s);
-/* Queues a request.  SL_EINVAL: empty prompt, max_tokens < 1, a duplicate
- * id, bad sampler settings; SL_ERANGE: a token id outside the vocabulary,
- * or prompt + max_tokens past the context or the whole KV pool ("context
- * full"); SL_EBUSY: the queue is full. */
+/* What submit checks of r alone: SL_EINVAL an empty prompt or max_tokens
+ * < 1; SL_ERANGE a token id outside the vocabulary or sampler settings out
+ * of range; SL_ECONTEXT prompt + max_tokens past the context or the whole
+ * KV pool.  Reads only what is fixed when the scheduler is made, so another
+ * thread may call it while this one steps. */
+sl_status sl_sched_check(const sl_sched *s, const sl_sched_req *r, sl_err *err);
+/* Queues a request: sl_sched_check, then SL_EINVAL a duplicate id,
+ * SL_EBUSY the queue is full. */
 sl_status sl_sched_submit(sl_sched *s, const sl_sched_req *r, sl_err *err);
 /* Cancels a queued or running request: a FAILED (CANCELLED) event is sent
  * and its KV blocks are freed at once (from inside the callback: as soon
@@ -86,6 +90,5 @@ sl_status sl_sched_cancel(sl_sched *s, uint64_t id);
  * what finished.  *active: requests queued or running afterwards. */
 sl_status sl_sched_step(sl_sched *s, int *active, sl_err *err);
 void sl_sched_get_stats(const sl_sched *s, sl_sched_stats *st);
-uint64_t sl_sched_now_us(void); /* CLOCK_MONOTONIC */
 
 #endif

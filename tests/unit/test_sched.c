@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_clock.h"
 #include "sl_sched.h"
 #include "test_images.h"
 
@@ -167,7 +168,8 @@ Test(sched, cancel_deadline_busy_context_and_a_small_pool)
     sl_sched_req q = {.id = 0, .prompt = prompt, .n_prompt = 4, .max_tokens = 400, .sampler = sl_sampler_defaults()};
     /* the context's limit is the policy: refused, never truncated */
     q.max_tokens = 509;
-    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_ERANGE);
+    cr_assert_eq(sl_sched_check(s, &q, &err), SL_ECONTEXT, "the check alone says so too");
+    cr_assert_eq(sl_sched_submit(s, &q, &err), SL_ECONTEXT);
     cr_assert(strstr(err.msg, "context full"), "%s", err.msg);
     q.max_tokens = 400;
     const int32_t bad[2] = {1, 100000};
@@ -200,7 +202,7 @@ Test(sched, cancel_deadline_busy_context_and_a_small_pool)
     cr_assert(st.running == 1 && st.queued == 0);
     cr_assert_eq(sl_sched_cancel(s, 0), SL_ENOTFOUND);
     /* a deadline that has passed fails the request and frees its blocks */
-    q.id = 3, q.deadline_us = sl_sched_now_us() + 1;
+    q.id = 3, q.deadline_us = sl_now_us() + 1;
     cr_assert_eq(sl_sched_submit(s, &q, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_sched_cancel(s, 1), SL_OK);
     cr_assert_eq(sl_sched_step(s, &active, &err), SL_OK);
