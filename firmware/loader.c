@@ -1,5 +1,7 @@
 /* loader.c - the loader thread (sl_loader.h). */
 #include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +48,11 @@ static void *run(void *arg)
 {
     sl_loader *l = arg;
     sl_vec mine = {0};
+    /* the lowest priority: it yields its core to the worker and the loop
+     * whenever they run, so a load never stalls a stream (it takes longer
+     * on a machine with no idle core) */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) < 0)
+        sl_log(SL_LOG_WARN, "the loader runs at normal priority: %m");
     while (!sl_mailbox_wait(&l->jobs, 0)) {
         sl_mailbox_take(&l->jobs, &mine);
         const item *it = mine.p;

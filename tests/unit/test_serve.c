@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -802,5 +803,142 @@ Test(serve, macs_are_required_and_checked_and_tcp_garbage_is_survived, .timeout 
     sl_client_close(c);
     cr_assert_eq(stop_daemon(), 0);
     free(a);
+    test_rmtree(dir);
+}
+
+/* ---- a swap never stalls the other streams -------------------------------- */
+
+#define GAPS 200000
+
+typedef struct streamer {
+    int index, failures;
+    char why[1200];
+    int *stop;
+    uint64_t last_us;
+    uint64_t *at, *gap; /* each gap between two tokens of a request: when it ended, how long */
+    int n;
+} streamer;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void note_token(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
+{
+    (void)ids, (void)text, (void)len;
+    streamer *s = ctx;
+    const uint64_t t = now_us();
+    if (n && s->last_us && s->n < GAPS)
+        s->at[s->n] = t, s->gap[s->n++] = t - s->last_us;
+    if (n)
+        s->last_us = t;
+}
+
+static void *stream_thread(void *arg)
+{
+    streamer *s = arg;
+    sl_client *c;
+    sl_err err = {0};
+    if (sl_client_open("127.0.0.1", daemon_port, 0, &c, &err)) {
+        snprintf(s->why, sizeof s->why, "%s", err.msg);
+        s->failures++;
+        return NULL;
+    }
+    for (uint64_t k = 0; !__atomic_load_n(s->stop, __ATOMIC_ACQUIRE); k++) {
+        sl_client_result res;
+        sl_wire_generate g = request("Once upon a time", 200, 1);
+        g.model = (sl_wire_bytes){(const uint8_t *)"s260", 4};
+        s->last_us = 0; /* the wait for a request's first token is not a gap */
+        if (sl_client_generate(c, k, &g, note_token, s, 30000, &res, &err) || res.error) {
+            snprintf(s->why, sizeof s->why, "request %llu: %s %s", (unsigned long long)k, err.msg, res.message);
+            s->failures++;
+        }
+    }
+    sl_client_close(c);
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The acceptance of the serving core's split: loading, verifying and
+ * warming a 620 MB image happens off the event loop and the inference
+ * worker, so the tokens of the other streams keep coming at their pace. */
+Test(serve, a_1b_swap_does_not_stall_the_other_streams, .timeout = 300)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("timing under AddressSanitizer says nothing: the plain build asserts this");
+#endif
+    NEED_SHARED(models);
+    char *dir = test_tmpdir();
+    char *small = strdup(test_path(dir, "s260.gguf")), *big = strdup(test_path(dir, "1b.gguf")),
+         *sock = strdup(test_path(dir, "mgmt.sock"));
+    test_write_image(models, "llama2c", SL_TYPE_F32, small);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' synth --shape 1b --type q4_0 -o '%s' >/dev/null", getenv("SLUICE_BIN"), big);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    char m1[4200], m2[4200];
+    snprintf(m1, sizeof m1, "s260=%s", small);
+    snprintf(m2, sizeof m2, "big=%s", big);
+    spawn_daemon((const char *const[]){"--model", m1, "--model", m2, "--listen", "127.0.0.1:0", "--max-seqs", "8",
+                                       "--mgmt", sock, NULL});
+    setenv("SLUICED_SOCKET", sock, 1);
+    enum { STREAMS = 4 };
+    static streamer st[STREAMS];
+    static int stop;
+    stop = 0;
+    pthread_t th[STREAMS];
+    for (int i = 0; i < STREAMS; i++) {
+        st[i] = (streamer){.index = i, .stop = &stop, .at = malloc(GAPS * 8), .gap = malloc(GAPS * 8)};
+        cr_assert(st[i].at && st[i].gap);
+        cr_assert_eq(pthread_create(&th[i], NULL, stream_thread, &st[i]), 0);
+    }
+    usleep(500000); /* warm */
+    const uint64_t base0 = now_us();
+    usleep(3000000);
+    const uint64_t base1 = now_us();
+    const int rc = ctl("swap big '%s' --force", big); /* returns once the new version is published */
+    const uint64_t swapped = now_us();
+    usleep(1000000);                                  /* the old version is unmapped meanwhile */
+    const uint64_t end = now_us();
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < STREAMS; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(rc, 0, "the swap failed");
+    static uint64_t base[GAPS * STREAMS];
+    int nb = 0;
+    uint64_t worst = 0, worst_at = 0;
+    for (int i = 0; i < STREAMS; i++) {
+        cr_assert_eq(st[i].failures, 0, "stream %d: %s", i, st[i].why);
+        for (int k = 0; k < st[i].n; k++) {
+            const uint64_t t = st[i].at[k], g = st[i].gap[k];
+            if (t >= base0 && t < base1)
+                base[nb++] = g;
+            else if (t >= base1 && t - g < end && g > worst)
+                worst = g, worst_at = t;
+        }
+        free(st[i].at);
+        free(st[i].gap);
+    }
+    cr_assert_gt(nb, 100, "only %d gaps measured without a swap", nb);
+    qsort(base, (size_t)nb, sizeof base[0], cmp_u64);
+    const uint64_t p99 = base[(size_t)nb * 99 / 100];
+    cr_log_info("gaps without a swap: %d, p50 %llu us, p99 %llu us, max %llu us; during the swap (%.0f ms): max %llu us "
+                "(at +%.0f ms)",
+                nb, (unsigned long long)base[nb / 2], (unsigned long long)p99, (unsigned long long)base[nb - 1],
+                (double)(swapped - base1) / 1e3, (unsigned long long)worst, (double)(worst_at - base1) / 1e3);
+    cr_assert_leq(worst, 100000, "a %llu us gap between tokens during the swap", (unsigned long long)worst);
+    cr_assert_leq(worst, 2 * p99, "a %llu us gap during the swap; p99 without one is %llu us", (unsigned long long)worst,
+                  (unsigned long long)p99);
+    cr_assert_eq(stop_daemon(), 0);
+    free(small);
+    free(big);
+    free(sock);
     test_rmtree(dir);
 }
