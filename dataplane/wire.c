@@ -35,31 +35,27 @@ static const uint8_t *take(rd *r, size_t k, const char *what)
     return q;
 }
 
-/* take() answers NULL after a failure: the field reads as zero */
-static uint8_t u8(rd *r, const char *w)
+/* k (1, 2, 4 or 8) bytes as the low bytes of a little-endian u64; zero
+ * once reading has failed (take() answers NULL). */
+static uint64_t le(rd *r, size_t k, const char *w)
 {
-    const uint8_t *q = take(r, 1, w);
-    return q ? q[0] : 0;
+    uint8_t b[8] = {0};
+    const uint8_t *q = take(r, k, w);
+    if (q)
+        memcpy(b, q, k);
+    return sl_le_load_u64(b);
 }
-static uint16_t u16(rd *r, const char *w)
-{
-    const uint8_t *q = take(r, 2, w);
-    return q ? sl_le_load_u16(q) : 0;
-}
-static uint32_t u32(rd *r, const char *w)
-{
-    const uint8_t *q = take(r, 4, w);
-    return q ? sl_le_load_u32(q) : 0;
-}
-static uint64_t u64(rd *r, const char *w)
-{
-    const uint8_t *q = take(r, 8, w);
-    return q ? sl_le_load_u64(q) : 0;
-}
+
+static uint8_t u8(rd *r, const char *w) { return (uint8_t)le(r, 1, w); }
+static uint16_t u16(rd *r, const char *w) { return (uint16_t)le(r, 2, w); }
+static uint32_t u32(rd *r, const char *w) { return (uint32_t)le(r, 4, w); }
+static uint64_t u64(rd *r, const char *w) { return le(r, 8, w); }
 static float f32(rd *r, const char *w)
 {
-    const uint8_t *q = take(r, 4, w);
-    return q ? sl_le_load_f32(q) : 0.0f;
+    const uint32_t b = u32(r, w);
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
 }
 
 /* A range check on a decoded field; the first failure wins. */
