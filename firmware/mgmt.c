@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sl_mgmt.h"
+#include "sl_mgmt_proto.h"
 
 #define PEERS 16
 

@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 #include "sl_error.h"
-#include "sl_mgmt_req.h"
+#include "sl_mgmt_proto.h"
 
 typedef struct sl_mgmt sl_mgmt;
-/* Answers one checked request (sl_mgmt_parse) with a new reply object;
+/* Answers one checked request (sl_mgmt_parse) with a new reply object
+ * (built with sl_mgmt_proto.h's reply encoders);
  * lines that fail the check are answered here, with the reason. */
 typedef json_object *(*sl_mgmt_fn)(void *ctx, const sl_mgmt_req *req);
 
