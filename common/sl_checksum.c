@@ -5,6 +5,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "sl_le.h"
+
 struct sl_checksum {
     XXH3_state_t *st;
 };
@@ -31,24 +33,18 @@ void sl_checksum_free(sl_checksum *c)
     }
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void sl_checksum_tensor_header(sl_checksum *c, const char *name, size_t name_len, uint32_t type,
                                uint32_t n_dims, const uint64_t *ne)
 {
     uint8_t buf[8];
-    put_le(buf, name_len, 8);
+    sl_le_store_u64(buf, name_len);
     XXH3_128bits_update(c->st, buf, 8);
     XXH3_128bits_update(c->st, name, name_len);
-    put_le(buf, type, 4);
-    put_le(buf + 4, n_dims, 4);
+    sl_le_store_u32(buf, type);
+    sl_le_store_u32(buf + 4, n_dims);
     XXH3_128bits_update(c->st, buf, 8);
     for (uint32_t i = 0; i < n_dims; i++) {
-        put_le(buf, ne[i], 8);
+        sl_le_store_u64(buf, ne[i]);
         XXH3_128bits_update(c->st, buf, 8);
     }
 }

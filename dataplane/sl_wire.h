@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sl_error.h"
+#include "sl_le.h"
 
 #define SL_WIRE_MAGIC 0x31574C53u /* "SLW1" */
 #define SL_WIRE_VERSION 1
@@ -54,8 +55,6 @@ enum {
     SL_WERR_COUNT
 };
 const char *sl_wire_code_name(int code); /* "BAD_REQUEST", ...; "?" if unknown */
-/* A model name: 1..SL_WIRE_MODEL_MAX bytes of A-Z a-z 0-9 . _ - */
-bool sl_wire_model_name_ok(const char *s, size_t n);
 
 /* DONE's finish reasons */
 enum { SL_WIRE_FIN_LENGTH = 0, SL_WIRE_FIN_EOS = 1, SL_WIRE_FIN_STOP = 2, SL_WIRE_FIN_CONTEXT = 3 };
@@ -74,6 +73,11 @@ enum { SL_WIRE_FIN_LENGTH = 0, SL_WIRE_FIN_EOS = 1, SL_WIRE_FIN_STOP = 2, SL_WIR
 #define SL_WIRE_CHECKSUM_MAX 64
 #define SL_WIRE_DEADLINE_MAX 3600000u
 #define SL_WIRE_MAC_LEN 32
+
+/* Whether the n bytes at s (no NUL needed) are a model name: 1..SL_WIRE_MODEL_MAX
+ * of A-Z a-z 0-9 . _ - (what GENERATE may name, and so what a model may be
+ * loaded as). */
+bool sl_wire_model_name_ok(const char *s, size_t n);
 
 typedef struct sl_wire_bytes {
     const uint8_t *p;
@@ -149,8 +153,7 @@ sl_status sl_wire_decode(const uint8_t *buf, size_t len, sl_wire_msg *m, sl_err 
 /* Element i of a little-endian u32 array (prompt ids, token ids, seqs). */
 static inline uint32_t sl_wire_u32(const uint8_t *p, size_t i)
 {
-    p += 4 * i;
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return sl_le_load_u32(p + 4 * i);
 }
 
 /* Encoders: the whole message into out (cap bytes), its length in *len.

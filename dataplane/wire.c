@@ -2,6 +2,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "sl_le.h"
+#include "sl_utf8.h"
 #include "sl_wire.h"
 
 static const char *const code_names[SL_WERR_COUNT] = {
@@ -33,18 +35,21 @@ static const uint8_t *take(rd *r, size_t k, const char *what)
     return q;
 }
 
-static uint64_t le(const uint8_t *q, int k)
+/* k (1, 2, 4 or 8) bytes as the low bytes of a little-endian u64; zero
+ * once reading has failed (take() answers NULL). */
+static uint64_t le(rd *r, size_t k, const char *w)
 {
-    uint64_t v = 0;
-    for (int i = k - 1; q && i >= 0; i--)
-        v = v << 8 | q[i];
-    return v;
+    uint8_t b[8] = {0};
+    const uint8_t *q = take(r, k, w);
+    if (q)
+        memcpy(b, q, k);
+    return sl_le_load_u64(b);
 }
 
-static uint8_t u8(rd *r, const char *w) { return (uint8_t)le(take(r, 1, w), 1); }
-static uint16_t u16(rd *r, const char *w) { return (uint16_t)le(take(r, 2, w), 2); }
-static uint32_t u32(rd *r, const char *w) { return (uint32_t)le(take(r, 4, w), 4); }
-static uint64_t u64(rd *r, const char *w) { return le(take(r, 8, w), 8); }
+static uint8_t u8(rd *r, const char *w) { return (uint8_t)le(r, 1, w); }
+static uint16_t u16(rd *r, const char *w) { return (uint16_t)le(r, 2, w); }
+static uint32_t u32(rd *r, const char *w) { return (uint32_t)le(r, 4, w); }
+static uint64_t u64(rd *r, const char *w) { return le(r, 8, w); }
 static float f32(rd *r, const char *w)
 {
     const uint32_t b = u32(r, w);
@@ -60,54 +65,28 @@ static void check(rd *r, int ok, const char *fmt_field, double v)
         r->st = sl_err_set(r->err, SL_ERANGE, "%s = %g is out of range", fmt_field, v);
 }
 
-/* Well-formed UTF-8: no overlong forms, surrogates or code points past
- * U+10FFFF (RFC 3629); NUL refused where `nul` is 0. */
-static int utf8_ok(const uint8_t *s, size_t n, int nul)
-{
-    for (size_t i = 0; i < n;) {
-        const uint8_t c = s[i];
-        if (c < 0x80) {
-            if (!c && !nul)
-                return 0;
-            i++;
-            continue;
-        }
-        int k;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0)
-            k = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0)
-            k = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0)
-            k = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if ((size_t)k > n - i - 1)
-            return 0; /* a character cut off */
-        for (int j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += (size_t)k + 1;
-    }
-    return 1;
-}
-
 static sl_wire_bytes text(rd *r, size_t n, const char *what, int nul)
 {
     sl_wire_bytes b = {take(r, n, what), n};
-    if (!r->st && !utf8_ok(b.p, n, nul))
+    if (!r->st && !sl_utf8_valid(b.p, n, nul))
         r->st = sl_err_set(r->err, SL_EFORMAT, "%s is not well-formed UTF-8%s", what, nul ? "" : " (or holds a NUL)");
     return b;
 }
 
-static int model_char(uint8_t c)
+static bool model_char(uint8_t c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
            c == '-';
+}
+
+bool sl_wire_model_name_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > SL_WIRE_MODEL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!model_char((uint8_t)s[i]))
+            return false;
+    return true;
 }
 
 static int known_type(int t)
@@ -164,25 +143,18 @@ sl_status sl_wire_peek(const uint8_t *buf, size_t len, size_t *frame_len, sl_err
     return st;
 }
 
-bool sl_wire_model_name_ok(const char *s, size_t n)
-{
-    if (n < 1 || n > SL_WIRE_MODEL_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!model_char((uint8_t)s[i]))
-            return false;
-    return true;
-}
-
 static void generate(rd *r, uint16_t flags, sl_wire_generate *g)
 {
     const uint8_t ml = u8(r, "model_len");
     check(r, ml >= 1 && ml <= SL_WIRE_MODEL_MAX, "model_len", ml);
     g->model = (sl_wire_bytes){take(r, ml, "model"), ml};
-    for (size_t i = 0; !r->st && i < ml; i++)
-        if (!model_char(g->model.p[i]))
-            r->st = sl_err_set(r->err, SL_EFORMAT, "model name byte %zu (0x%02x) is not A-Z a-z 0-9 . _ -", i,
-                               g->model.p[i]);
+    if (!r->st && !sl_wire_model_name_ok((const char *)g->model.p, ml)) { /* its length is in range: name the byte */
+        size_t i = 0;
+        while (model_char(g->model.p[i]))
+            i++;
+        r->st = sl_err_set(r->err, SL_EFORMAT, "model name byte %zu (0x%02x) is not A-Z a-z 0-9 . _ -", i,
+                           g->model.p[i]);
+    }
     g->prompt_kind = u8(r, "prompt_kind");
     check(r, g->prompt_kind <= SL_WIRE_IDS, "prompt_kind", g->prompt_kind);
     g->prompt_len = u32(r, "prompt_len");
@@ -321,19 +293,19 @@ static void put(wr *w, const void *src, size_t k)
     w->off += k;
 }
 
+/* The low k (1, 2, 4 or 8) bytes of v: the first k of its little-endian form. */
 static void put_le(wr *w, uint64_t v, int k)
 {
     uint8_t b[8];
-    for (int i = 0; i < k; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    sl_le_store_u64(b, v);
     put(w, b, (size_t)k);
 }
 
 static void put_f32(wr *w, float f)
 {
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    put_le(w, b, 4);
+    uint8_t b[4];
+    sl_le_store_f32(b, f);
+    put(w, b, sizeof b);
 }
 
 static void begin(wr *w, int type, uint16_t flags, uint64_t request_id, uint32_t seq)
@@ -353,9 +325,8 @@ static sl_status finish(wr *w, size_t *len, sl_err *err)
     *len = 0;
     if (w->over)
         return sl_err_set(err, SL_ERANGE, "the message does not fit %zu bytes", w->cap);
-    const uint64_t body = w->off - SL_WIRE_HEADER;
-    for (int i = 0; i < 4; i++)
-        w->p[16 + i] = (uint8_t)(body >> (8 * i));
+    const size_t body = w->off - SL_WIRE_HEADER;
+    sl_le_store_u32(w->p + 16, (uint32_t)body);
     sl_wire_msg m;
     sl_status st = sl_wire_decode(w->p, w->off, &m, err);
     if (st)

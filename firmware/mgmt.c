@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sl_mgmt.h"
+#include "sl_mgmt_proto.h"
 
 #define PEERS 16
 
@@ -91,14 +92,6 @@ static void reply(sl_mgmt *m, int i, json_object *r)
     }
 }
 
-static json_object *error_reply(const char *msg)
-{
-    json_object *r = json_object_new_object();
-    json_object_object_add(r, "ok", json_object_new_boolean(0));
-    json_object_object_add(r, "error", json_object_new_string(msg));
-    return r;
-}
-
 /* The peer's whole lines, in order, until one is left to answer later. */
 static void serve_lines(sl_mgmt *m, int i)
 {
@@ -110,7 +103,7 @@ static void serve_lines(sl_mgmt *m, int i)
         sl_err err = {0};
         const size_t used = (size_t)(nl - p->buf) + 1;
         if (sl_mgmt_parse(p->buf, used - 1, &obj, &req, &err))
-            out = error_reply(err.msg);
+            out = sl_mgmt_reply_error(err.msg);
         else
             out = m->fn(m->ctx, &req, (uint64_t)p->serial << 32 | (uint64_t)i);
         json_object_put(obj);
@@ -171,7 +164,7 @@ void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
         if (p->len == sizeof p->buf) { /* a line past the limit */
             if (p->waiting)
                 return; /* read on once its answer is out */
-            json_object *out = error_reply("request line over 64 KiB");
+            json_object *out = sl_mgmt_reply_error("request line over 64 KiB");
             reply(m, i, out);
             json_object_put(out);
             if (p->fd >= 0)

@@ -8,56 +8,32 @@
 
 #define TOKEN_RELOAD UINT64_MAX /* a reload's job: logged, nobody to answer */
 
-static json_object *version_json(const sl_version_info *v)
+static sl_mgmt_version mgmt_version_of(const sl_version_info *v)
 {
-    json_object *o = json_object_new_object();
     const sl_sched_stats *st = &v->stats;
-    json_object_object_add(o, "name", json_object_new_string(v->name));
-    json_object_object_add(o, "version", json_object_new_int64((int64_t)v->number));
-    json_object_object_add(o, "image", json_object_new_string(v->image));
-    json_object_object_add(o, "checksum", json_object_new_string(v->checksum));
-    json_object_object_add(o, "retired", json_object_new_boolean(v->retired));
-    json_object_object_add(o, "queued", json_object_new_int(st->queued));
-    json_object_object_add(o, "running", json_object_new_int(st->running));
-    json_object_object_add(o, "kv_blocks_used", json_object_new_int(st->kv_blocks_used));
-    json_object_object_add(o, "kv_blocks_total", json_object_new_int(st->kv_blocks_total));
-    json_object_object_add(o, "steps", json_object_new_int64((int64_t)st->steps));
-    json_object_object_add(o, "generated_tokens", json_object_new_int64((int64_t)st->generated));
-    json_object_object_add(o, "finished", json_object_new_int64((int64_t)st->finished));
-    json_object_object_add(o, "failed", json_object_new_int64((int64_t)st->failed)); /* cancelled, deadline, engine */
-    return o;
+    return (sl_mgmt_version){.name = v->name, .version = v->number, .image = v->image, .checksum = v->checksum,
+                             .retired = v->retired, .queued = st->queued, .running = st->running,
+                             .kv_blocks_used = st->kv_blocks_used, .kv_blocks_total = st->kv_blocks_total,
+                             .steps = st->steps, .generated_tokens = st->generated, .finished = st->finished,
+                             .failed = st->failed};
 }
 
 static json_object *status_json(sl_daemon *d, int current_only)
 {
-    json_object *r = json_object_new_object(), *ms = json_object_new_array();
     sl_version_info v[SL_REG_VERSIONS];
+    sl_mgmt_version mv[SL_REG_VERSIONS];
     const int n = sl_registry_list(&d->reg, v, SL_REG_VERSIONS, current_only);
     for (int i = 0; i < n; i++)
-        json_object_array_add(ms, version_json(&v[i]));
+        mv[i] = mgmt_version_of(&v[i]);
     int models;
     uint64_t swaps, swaps_failed;
     sl_registry_counts(&d->reg, &models, &swaps, &swaps_failed);
     const sl_serve_stats *st = sl_serve_stats_of(d->serve);
     const int draining = sl_serve_draining(d->serve);
-    json_object_object_add(r, "models", ms);
-    json_object_object_add(r, "live", json_object_new_boolean(1));
-    /* live: this answer; ready: a model to serve and not draining */
-    json_object_object_add(r, "ready", json_object_new_boolean(!draining && models > 0));
-    json_object_object_add(r, "draining", json_object_new_boolean(draining));
-    json_object_object_add(r, "served", json_object_new_int64((int64_t)st->served));
-    json_object_object_add(r, "errors", json_object_new_int64((int64_t)st->errors));
-    json_object_object_add(r, "swaps", json_object_new_int64((int64_t)swaps));
-    json_object_object_add(r, "swaps_failed", json_object_new_int64((int64_t)swaps_failed));
-    return r;
-}
-
-static json_object *done_json(json_object *r, sl_status st, const char *msg)
-{
-    json_object_object_add(r, "ok", json_object_new_boolean(st == SL_OK));
-    if (st)
-        json_object_object_add(r, "error", json_object_new_string(msg));
-    return r;
+    const sl_mgmt_status s = {.ready = !draining && models > 0, .draining = draining, .served = st->served,
+                              .errors = st->errors, .swaps = swaps, .swaps_failed = swaps_failed, .models = mv,
+                              .n_models = (size_t)n};
+    return sl_mgmt_reply_end(sl_mgmt_status_json(&s), NULL);
 }
 
 json_object *sl_daemon_mgmt(void *ctx, const sl_mgmt_req *q, uint64_t token)
@@ -65,13 +41,13 @@ json_object *sl_daemon_mgmt(void *ctx, const sl_mgmt_req *q, uint64_t token)
     sl_daemon *d = ctx;
     switch (q->cmd) {
     case SL_MGMT_STATUS:
-    case SL_MGMT_STATS: return done_json(status_json(d, 0), SL_OK, NULL);
-    case SL_MGMT_MODELS: return done_json(status_json(d, 1), SL_OK, NULL);
-    case SL_MGMT_DRAIN: sl_serve_drain(d->serve); return done_json(json_object_new_object(), SL_OK, NULL);
+    case SL_MGMT_STATS: return status_json(d, 0);
+    case SL_MGMT_MODELS: return status_json(d, 1);
+    case SL_MGMT_DRAIN: sl_serve_drain(d->serve); return sl_mgmt_reply_end(NULL, NULL);
     default: break;
     }
     if (sl_serve_draining(d->serve) && q->cmd != SL_MGMT_UNLOAD)
-        return done_json(json_object_new_object(), SL_EBUSY, "draining");
+        return sl_mgmt_reply_end(NULL, "draining");
     sl_load_job j = {.kind = q->cmd == SL_MGMT_LOAD   ? SL_LOAD_NEW
                              : q->cmd == SL_MGMT_SWAP ? SL_LOAD_SWAP
                                                       : SL_LOAD_UNLOAD,
@@ -105,13 +81,14 @@ void sl_daemon_load_done(sl_daemon *d, const sl_load_done *done)
                    j->kind == SL_LOAD_UNLOAD ? "" : ": ", j->image);
         return;
     }
-    json_object *r = json_object_new_object();
+    json_object *body = NULL;
     if (found) {
-        json_object_object_add(r, "model", version_json(&v));
+        const sl_mgmt_version mv = mgmt_version_of(&v);
+        body = sl_mgmt_model_json(&mv);
         sl_log(SL_LOG_INFO, "%s %s: version %llu, %s", cmd, j->name, (unsigned long long)v.number, v.image);
     } else if (done->st && j->kind != SL_LOAD_UNLOAD)
         sl_log(SL_LOG_WARN, "%s %s refused: %s", cmd, j->name, done->msg);
-    sl_mgmt_answer(d->mgmt, j->token, done_json(r, done->st, done->msg));
+    sl_mgmt_answer(d->mgmt, j->token, sl_mgmt_reply_end(body, done->st ? done->msg : NULL));
 }
 
 sl_serve_limits sl_daemon_limits(const sl_config *c)

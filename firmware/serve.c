@@ -10,7 +10,7 @@
 #include "sl_clock.h"
 #include "sl_log.h"
 #include "sl_serve.h"
-#include "sl_text.h"
+#include "sl_utf8.h"
 #include "sl_tokenizer.h"
 
 #define MAX_REQS 1024          /* requests live or keeping replies to resend */

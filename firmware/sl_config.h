@@ -10,7 +10,7 @@
 
 #include "sl_error.h"
 #include "sl_mac.h"
-#include "sl_mgmt_req.h"
+#include "sl_mgmt_proto.h"
 #include "sl_loader.h"
 #include "sl_registry.h"
 #include "sl_wire.h"

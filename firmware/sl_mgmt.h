@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "sl_error.h"
-#include "sl_mgmt_req.h"
+#include "sl_mgmt_proto.h"
 
 typedef struct sl_mgmt sl_mgmt;
 /* Answers one checked request (sl_mgmt_parse) with a new reply object, or

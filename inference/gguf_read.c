@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sl_checksum.h"
+#include "sl_le.h"
 #include "sl_types.h"
 
 typedef struct cursor {
@@ -22,28 +23,22 @@ typedef struct cursor {
 
 static size_t left(const cursor *c) { return c->len - c->off; }
 
-static uint64_t rd_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static sl_status take_u32(cursor *c, uint32_t *v, const char *what, sl_err *err)
 {
+    *v = 0; /* on failure too: nothing downstream (nor GCC) sees it unset */
     if (left(c) < 4)
         return sl_err_set(err, SL_EFORMAT, "truncated at byte %zu reading %s", c->off, what);
-    *v = (uint32_t)rd_le(c->p + c->off, 4);
+    *v = sl_le_load_u32(c->p + c->off);
     c->off += 4;
     return SL_OK;
 }
 
 static sl_status take_u64(cursor *c, uint64_t *v, const char *what, sl_err *err)
 {
+    *v = 0; /* on failure too: nothing downstream (nor GCC) sees it unset */
     if (left(c) < 8)
         return sl_err_set(err, SL_EFORMAT, "truncated at byte %zu reading %s", c->off, what);
-    *v = rd_le(c->p + c->off, 8);
+    *v = sl_le_load_u64(c->p + c->off);
     c->off += 8;
     return SL_OK;
 }
@@ -256,7 +251,7 @@ static sl_status check_alignment(sl_gguf *g, sl_err *err)
     if (kv->type != SL_GGUF_U32)
         return sl_err_set(err, SL_EFORMAT, "general.alignment has type %s; GGUF requires u32",
                           sl_gguf_vtype_name(kv->type));
-    uint32_t a = (uint32_t)rd_le(kv->val, 4);
+    uint32_t a = sl_le_load_u32(kv->val);
     if (a == 0 || (a & (a - 1)) != 0)
         return sl_err_set(err, SL_EFORMAT, "general.alignment %u is not a non-zero power of two", a);
     g->alignment = a;
@@ -465,13 +460,13 @@ bool sl_gguf_kv_as_i64(const sl_gguf_kv *kv, int64_t *out)
     switch (kv->type) {
     case SL_GGUF_U8: *out = p[0]; return true;
     case SL_GGUF_I8: *out = (int8_t)p[0]; return true;
-    case SL_GGUF_U16: *out = (uint16_t)rd_le(p, 2); return true;
-    case SL_GGUF_I16: *out = (int16_t)(uint16_t)rd_le(p, 2); return true;
-    case SL_GGUF_U32: *out = (uint32_t)rd_le(p, 4); return true;
-    case SL_GGUF_I32: *out = (int32_t)(uint32_t)rd_le(p, 4); return true;
-    case SL_GGUF_I64: *out = (int64_t)rd_le(p, 8); return true;
+    case SL_GGUF_U16: *out = sl_le_load_u16(p); return true;
+    case SL_GGUF_I16: *out = (int16_t)sl_le_load_u16(p); return true;
+    case SL_GGUF_U32: *out = sl_le_load_u32(p); return true;
+    case SL_GGUF_I32: *out = (int32_t)sl_le_load_u32(p); return true;
+    case SL_GGUF_I64: *out = (int64_t)sl_le_load_u64(p); return true;
     case SL_GGUF_U64: {
-        uint64_t v = rd_le(p, 8);
+        uint64_t v = sl_le_load_u64(p);
         if (v > (uint64_t)INT64_MAX)
             return false;
         *out = (int64_t)v;
@@ -485,19 +480,16 @@ bool sl_gguf_kv_as_f64(const sl_gguf_kv *kv, double *out)
 {
     int64_t i;
     if (kv->type == SL_GGUF_F32) {
-        uint32_t b = (uint32_t)rd_le(kv->val, 4);
-        float f;
-        memcpy(&f, &b, 4);
-        *out = f;
+        *out = sl_le_load_f32(kv->val);
         return true;
     }
     if (kv->type == SL_GGUF_F64) {
-        uint64_t b = rd_le(kv->val, 8);
+        uint64_t b = sl_le_load_u64(kv->val);
         memcpy(out, &b, 8);
         return true;
     }
     if (kv->type == SL_GGUF_U64) {
-        *out = (double)rd_le(kv->val, 8);
+        *out = (double)sl_le_load_u64(kv->val);
         return true;
     }
     if (sl_gguf_kv_as_i64(kv, &i)) {
@@ -511,7 +503,7 @@ sl_str sl_gguf_kv_str(const sl_gguf_kv *kv)
 {
     sl_str s = {NULL, 0};
     if (kv->type == SL_GGUF_STRING) {
-        s.len = rd_le(kv->val, 8);
+        s.len = sl_le_load_u64(kv->val);
         s.ptr = (const char *)kv->val + 8;
     }
     return s;
@@ -532,7 +524,7 @@ sl_status sl_gguf_get_u64(const sl_gguf *g, const char *key, uint64_t *out, sl_e
     if (st)
         return st;
     if (kv->type == SL_GGUF_U64) {
-        *out = rd_le(kv->val, 8);
+        *out = sl_le_load_u64(kv->val);
         return SL_OK;
     }
     int64_t v;
@@ -598,7 +590,7 @@ sl_status sl_gguf_arr_strings(const sl_gguf_kv *kv, sl_str *out, sl_err *err)
         return sl_err_set(err, SL_EFORMAT, "metadata key '%s' is not an array of strings", kv->key);
     const uint8_t *p = kv->val; /* lengths were validated by the parser */
     for (uint64_t i = 0; i < kv->arr_n; i++) {
-        out[i].len = rd_le(p, 8);
+        out[i].len = sl_le_load_u64(p);
         out[i].ptr = (const char *)p + 8;
         p += 8 + out[i].len;
     }

@@ -6,6 +6,7 @@
 #include "sl_checksum.h"
 #include "sl_file.h"
 #include "sl_grow.h"
+#include "sl_le.h"
 #include "sl_types.h"
 
 #define CHECKSUM_KEY "sluice.content_checksum"
@@ -53,11 +54,11 @@ static void put(buf *b, const void *src, size_t n)
     b->n += n;
 }
 
+/* The low n (1, 2, 4 or 8) bytes of v: the first n of its little-endian form. */
 static void put_le(buf *b, uint64_t v, int n)
 {
     uint8_t tmp[8];
-    for (int i = 0; i < n; i++)
-        tmp[i] = (uint8_t)(v >> (8 * i));
+    sl_le_store_u64(tmp, v);
     put(b, tmp, (size_t)n);
 }
 

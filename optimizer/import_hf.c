@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sl_checksum.h"
+#include "sl_le.h"
 #include "sl_model_src.h"
 #include "sl_types.h"
 
@@ -116,8 +117,7 @@ static sl_status parse_safetensors(const sl_map *map, const char *path, st_list 
 {
     if (map->size < 8)
         return sl_err_set(err, SL_EFORMAT, "%s: too short for a safetensors header", path);
-    uint64_t hlen;
-    memcpy(&hlen, map->data, 8);
+    const uint64_t hlen = sl_le_load_u64(map->data);
     if (hlen > MAX_JSON || hlen > map->size - 8)
         return sl_err_set(err, SL_EFORMAT, "%s: header length %llu is impossible", path, (unsigned long long)hlen);
     json_object *h = parse_json((const char *)map->data + 8, (size_t)hlen, err, path);

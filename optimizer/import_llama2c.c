@@ -4,17 +4,13 @@
 #include <string.h>
 
 #include "sl_checksum.h"
+#include "sl_le.h"
 #include "sl_model_src.h"
 #include "sl_types.h"
 
 #define MAX_DIM (1u << 20)
 
-static int32_t rd_i32(const uint8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
+static int32_t rd_i32(const uint8_t *p) { return (int32_t)sl_le_load_u32(p); }
 
 static const char *base_name(const char *path)
 {
@@ -315,7 +311,7 @@ sl_status sl_vocab_from_llama2c(const char *path, uint32_t vocab_size, sl_vocab 
             st = sl_err_set(err, SL_EFORMAT, "%s: truncated at token %u of %u", path, i, vocab_size);
             goto fail;
         }
-        memcpy(&v->scores[i], p, 4);
+        v->scores[i] = sl_le_load_f32(p);
         int32_t len = rd_i32(p + 4);
         p += 8;
         if (len < 0 || len > end - p) {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sl_config.h"
+#include "sl_build_config.h"
 #include "sluice_cli.h"
 
 static void usage(FILE *f)

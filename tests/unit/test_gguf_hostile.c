@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sl_gguf.h"
+#include "sl_le.h"
 #include "sl_types.h"
 #include "test_support.h"
 
@@ -15,8 +16,8 @@ typedef struct img {
     size_t n;
 } img;
 
-static void u32(img *m, uint32_t v) { memcpy(m->b + m->n, &v, 4); m->n += 4; }
-static void u64(img *m, uint64_t v) { memcpy(m->b + m->n, &v, 8); m->n += 8; }
+static void u32(img *m, uint32_t v) { sl_le_store_u32(m->b + m->n, v); m->n += 4; }
+static void u64(img *m, uint64_t v) { sl_le_store_u64(m->b + m->n, v); m->n += 8; }
 static void str(img *m, const char *s) { u64(m, strlen(s)); memcpy(m->b + m->n, s, strlen(s)); m->n += strlen(s); }
 static void pad(img *m, size_t a) { while (m->n % a) m->b[m->n++] = 0; }
 static void zeros(img *m, size_t k) { memset(m->b + m->n, 0, k); m->n += k; }
@@ -93,11 +94,9 @@ Test(hostile, bad_magic_and_versions)
     m.b[0] = 'X';
     expect(&m, SL_EFORMAT, "bad magic");
     base(&m);
-    uint32_t v = 1;
-    memcpy(m.b + 4, &v, 4);
+    sl_le_store_u32(m.b + 4, 1);
     expect(&m, SL_EUNSUPPORTED, "version 1");
-    v = 0x03000000u;
-    memcpy(m.b + 4, &v, 4);
+    sl_le_store_u32(m.b + 4, 0x03000000u);
     expect(&m, SL_EUNSUPPORTED, "big-endian");
 }
 
@@ -105,16 +104,13 @@ Test(hostile, absurd_counts)
 {
     img m;
     base(&m);
-    uint64_t huge = 1ull << 63;
-    memcpy(m.b + 16, &huge, 8);
+    sl_le_store_u64(m.b + 16, 1ull << 63);
     expect(&m, SL_ERANGE, "metadata count");
     base(&m);
-    huge = 1ull << 40;
-    memcpy(m.b + 8, &huge, 8);
+    sl_le_store_u64(m.b + 8, 1ull << 40);
     expect(&m, SL_ERANGE, "tensor count");
     base(&m);
-    huge = 3; /* one more pair than present: runs into the tensor table */
-    memcpy(m.b + 16, &huge, 8);
+    sl_le_store_u64(m.b + 16, 3); /* one more pair than present: runs into the tensor table */
     sl_gguf *g;
     cr_assert_neq(sl_gguf_parse(m.b, m.n, 0, &g, NULL), SL_OK);
 }

@@ -205,6 +205,22 @@ Test(wire, every_field_is_range_checked)
     }
 }
 
+Test(wire, model_names)
+{
+    char max[SL_WIRE_MODEL_MAX + 2];
+    memset(max, 'a', sizeof max);
+    cr_assert(sl_wire_model_name_ok("stories260K.q8_0-b", 18));
+    cr_assert(sl_wire_model_name_ok("Az09._-", 7));
+    cr_assert(sl_wire_model_name_ok(max, SL_WIRE_MODEL_MAX));
+    cr_assert(!sl_wire_model_name_ok(max, SL_WIRE_MODEL_MAX + 1), "over the limit");
+    cr_assert(!sl_wire_model_name_ok("", 0), "empty");
+    const char *bad[] = {"a b", "a/b", "a:b", "a\xc3\xa9", "a+b", "a~"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert(!sl_wire_model_name_ok(bad[i], strlen(bad[i])), "'%s' passed", bad[i]);
+    cr_assert(!sl_wire_model_name_ok("a\0b", 3), "a NUL inside");
+    cr_assert(sl_wire_model_name_ok("ab\0", 2), "only n bytes count");
+}
+
 Test(wire, headers_truncation_and_trailing_bytes)
 {
     uint32_t ids[5];

@@ -1,4 +1,4 @@
-/* json_check.c - strict JSON objects and strings (sl_json_check.h). */
+/* sl_json_check.c - strict JSON objects and strings (sl_json_check.h). */
 #include <string.h>
 
 #include "sl_json_check.h"
