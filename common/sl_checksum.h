@@ -21,6 +21,10 @@ void sl_checksum_free(sl_checksum *c);
 void sl_checksum_tensor_header(sl_checksum *c, const char *name, size_t name_len, uint32_t type,
                                uint32_t n_dims, const uint64_t *ne);
 void sl_checksum_update(sl_checksum *c, const void *data, size_t len);
+/* From now on this thread hashes at most about bytes_per_second (0: no
+ * limit): a background verification then leaves the memory bandwidth to
+ * the forward passes beside it. */
+void sl_checksum_pace(uint64_t bytes_per_second);
 /* Writes "xxh3-128:<32 hex digits>" and a NUL into out (SL_CHECKSUM_STRLEN+1 bytes). */
 void sl_checksum_final(sl_checksum *c, char *out);
 
