@@ -20,10 +20,10 @@
 
 #include "sl_client.h"
 #include "sl_types.h"
+#include "test_daemon.h"
 #include "test_images.h"
 
-static pid_t daemon_pid;
-static int daemon_port, metrics_port;
+static int metrics_port;
 
 /* A free loopback TCP port (bound and released: a small race, fine here). */
 static int free_port(void)
@@ -66,40 +66,6 @@ static long long metric(const char *body, const char *series)
     return atoll(p + strlen(key));
 }
 
-/* Starts sluiced with these arguments (after the binary), learns its port
- * from the first line it prints. */
-static void spawn_daemon(const char *const *args)
-{
-    const char *bin = getenv("SLUICED_BIN");
-    if (!bin)
-        cr_skip_test("SLUICED_BIN is not set (run through meson test)");
-    const char *argv[32] = {bin};
-    int n = 1;
-    while (args[n - 1] && n < 31)
-        argv[n] = args[n - 1], n++;
-    argv[n] = NULL;
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    daemon_pid = fork();
-    cr_assert_geq(daemon_pid, 0);
-    if (daemon_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it behind */
-        dup2(p[1], 1);
-        close(p[0]);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    FILE *f = fdopen(p[0], "r");
-    char line[512] = "";
-    cr_assert_not_null(fgets(line, sizeof line, f), "sluiced printed nothing");
-    fclose(f);
-    const char *colon = strstr(line, "127.0.0.1:");
-    cr_assert_not_null(colon, "%s", line);
-    daemon_port = atoi(colon + 10);
-    cr_assert_gt(daemon_port, 0, "%s", line);
-}
-
 static void start_daemon_mgmt(const char *image, const char *mgmt)
 {
     static char model[4200], metrics[64];
@@ -115,21 +81,6 @@ static void start_daemon_mgmt(const char *image, const char *mgmt)
 }
 
 static void start_daemon(const char *image) { start_daemon_mgmt(image, NULL); }
-
-static int stop_daemon(void)
-{
-    kill(daemon_pid, SIGTERM);
-    int status = -1;
-    for (int i = 0; i < 100; i++) { /* 10 s */
-        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        usleep(100000);
-    }
-    kill(daemon_pid, SIGKILL);
-    waitpid(daemon_pid, &status, 0);
-    cr_assert_fail("sluiced did not exit within 10 s of SIGTERM");
-    return -1;
-}
 
 typedef struct ref {
     const char *file, *prompt;
@@ -366,19 +317,6 @@ static void *load_thread(void *arg)
     }
     sl_client_close(c);
     return NULL;
-}
-
-static int ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int ctl(const char *fmt, ...)
-{
-    char args[8192], cmd[16384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>&1", getenv("SLUICECTL_BIN"), args);
-    const int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 Test(serve, fifty_swaps_under_load_lose_no_request, .timeout = 300)
@@ -803,143 +741,5 @@ Test(serve, macs_are_required_and_checked_and_tcp_garbage_is_survived, .timeout 
     sl_client_close(c);
     cr_assert_eq(stop_daemon(), 0);
     free(a);
-    test_rmtree(dir);
-}
-
-/* ---- a swap never stalls the other streams -------------------------------- */
-
-#define GAPS 200000
-
-typedef struct streamer {
-    int index, failures;
-    char why[1200];
-    int *stop;
-    uint64_t last_us;
-    uint64_t *at, *gap; /* each gap between two tokens of a request: when it ended, how long */
-    int n;
-} streamer;
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void note_token(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
-{
-    (void)ids, (void)text, (void)len;
-    streamer *s = ctx;
-    const uint64_t t = now_us();
-    if (n && s->last_us && s->n < GAPS)
-        s->at[s->n] = t, s->gap[s->n++] = t - s->last_us;
-    if (n)
-        s->last_us = t;
-}
-
-static void *stream_thread(void *arg)
-{
-    streamer *s = arg;
-    sl_client *c;
-    sl_err err = {0};
-    if (sl_client_open("127.0.0.1", daemon_port, 0, &c, &err)) {
-        snprintf(s->why, sizeof s->why, "%s", err.msg);
-        s->failures++;
-        return NULL;
-    }
-    for (uint64_t k = 0; !__atomic_load_n(s->stop, __ATOMIC_ACQUIRE); k++) {
-        sl_client_result res;
-        sl_wire_generate g = request("Once upon a time", 64, 1);
-        g.model = (sl_wire_bytes){(const uint8_t *)"m110", 4};
-        s->last_us = 0; /* the wait for a request's first token is not a gap */
-        if (sl_client_generate(c, k, &g, note_token, s, 30000, &res, &err) || res.error) {
-            snprintf(s->why, sizeof s->why, "request %llu: %s %s", (unsigned long long)k, err.msg, res.message);
-            s->failures++;
-        }
-    }
-    sl_client_close(c);
-    return NULL;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The acceptance of the serving core's split: loading, verifying and
- * warming a 620 MB image happens off the event loop and the inference
- * worker, so the tokens of the other streams (a synth 110m model, four
- * streams) keep coming at their pace. */
-Test(serve, a_1b_swap_does_not_stall_the_other_streams, .timeout = 300)
-{
-#if defined(__SANITIZE_ADDRESS__)
-    cr_skip_test("timing under AddressSanitizer says nothing: the plain build asserts this");
-#endif
-    char *dir = test_tmpdir();
-    char *small = strdup(test_path(dir, "110m.gguf")), *big = strdup(test_path(dir, "1b.gguf")),
-         *sock = strdup(test_path(dir, "mgmt.sock"));
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' synth --shape 110m --type q8_0 -o '%s' >/dev/null", getenv("SLUICE_BIN"), small);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    snprintf(cmd, sizeof cmd, "'%s' synth --shape 1b --type q4_0 -o '%s' >/dev/null", getenv("SLUICE_BIN"), big);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    char m1[4200], m2[4200];
-    snprintf(m1, sizeof m1, "m110=%s", small);
-    snprintf(m2, sizeof m2, "big=%s", big);
-    spawn_daemon((const char *const[]){"--model", m1, "--model", m2, "--listen", "127.0.0.1:0", "--max-seqs", "8",
-                                       "--mgmt", sock, NULL});
-    setenv("SLUICED_SOCKET", sock, 1);
-    enum { STREAMS = 4 };
-    static streamer st[STREAMS];
-    static int stop;
-    stop = 0;
-    pthread_t th[STREAMS];
-    for (int i = 0; i < STREAMS; i++) {
-        st[i] = (streamer){.index = i, .stop = &stop, .at = malloc(GAPS * 8), .gap = malloc(GAPS * 8)};
-        cr_assert(st[i].at && st[i].gap);
-        cr_assert_eq(pthread_create(&th[i], NULL, stream_thread, &st[i]), 0);
-    }
-    usleep(500000); /* warm */
-    const uint64_t base0 = now_us();
-    usleep(3000000);
-    const uint64_t base1 = now_us();
-    const int rc = ctl("swap big '%s' --force", big); /* returns once the new version is published */
-    const uint64_t swapped = now_us();
-    usleep(250000); /* the loader unmaps the old version right after it publishes the new one */
-    const uint64_t end = now_us();
-    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
-    for (int i = 0; i < STREAMS; i++)
-        pthread_join(th[i], NULL);
-    cr_assert_eq(rc, 0, "the swap failed");
-    static uint64_t base[GAPS * STREAMS];
-    int nb = 0;
-    uint64_t worst = 0, worst_at = 0;
-    for (int i = 0; i < STREAMS; i++) {
-        cr_assert_eq(st[i].failures, 0, "stream %d: %s", i, st[i].why);
-        for (int k = 0; k < st[i].n; k++) {
-            const uint64_t t = st[i].at[k], g = st[i].gap[k];
-            if (t >= base0 && t < base1)
-                base[nb++] = g;
-            else if (t >= base1 && t - g < end && g > worst)
-                worst = g, worst_at = t;
-        }
-        free(st[i].at);
-        free(st[i].gap);
-    }
-    cr_assert_gt(nb, 100, "only %d gaps measured without a swap", nb);
-    qsort(base, (size_t)nb, sizeof base[0], cmp_u64);
-    const uint64_t p99 = base[(size_t)nb * 99 / 100];
-    cr_log_info("gaps without a swap: %d, p50 %llu us, p99 %llu us, max %llu us; during the swap (%.0f ms): max %llu us "
-                "(at +%.0f ms)",
-                nb, (unsigned long long)base[nb / 2], (unsigned long long)p99, (unsigned long long)base[nb - 1],
-                (double)(swapped - base1) / 1e3, (unsigned long long)worst, (double)(worst_at - base1) / 1e3);
-    cr_assert_leq(worst, 100000, "a %llu us gap between tokens during the swap", (unsigned long long)worst);
-    cr_assert_leq(worst, 2 * p99, "a %llu us gap during the swap; p99 without one is %llu us", (unsigned long long)worst,
-                  (unsigned long long)p99);
-    cr_assert_eq(stop_daemon(), 0);
-    free(small);
-    free(big);
-    free(sock);
     test_rmtree(dir);
 }
