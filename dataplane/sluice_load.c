@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "sl_client.h"
+#include "sl_clock.h"
 
 typedef struct shared {
     const char *host, *model, *prompt;
@@ -31,19 +32,12 @@ typedef struct worker {
     uint64_t sent_us;
 } worker;
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void on_tokens(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
 {
     (void)ids, (void)text, (void)len;
     worker *w = ctx;
     if (!w->first_us && n)
-        w->first_us = now_us();
+        w->first_us = sl_now_us();
 }
 
 static void *run(void *arg)
@@ -66,17 +60,17 @@ static void *run(void *arg)
     uint64_t due = sh->t0 + (uint64_t)(gap_us * w->index / sh->clients);
     for (uint64_t k = 0;; k++) {
         if (gap_us > 0) {
-            const uint64_t t = now_us();
+            const uint64_t t = sl_now_us();
             if (due > t) {
                 const uint64_t d = due - t;
                 nanosleep(&(struct timespec){(time_t)(d / 1000000u), (long)(d % 1000000u) * 1000}, NULL);
             }
             due += (uint64_t)gap_us;
         }
-        if (now_us() >= sh->t_end)
+        if (sl_now_us() >= sh->t_end)
             break;
         w->first_us = 0;
-        w->sent_us = now_us();
+        w->sent_us = sl_now_us();
         sl_client_result res;
         const uint64_t rid = ((uint64_t)w->index << 40) | k;
         if (sl_client_generate(c, rid, &g, on_tokens, w, 60000, &res, &err)) {
@@ -97,7 +91,7 @@ static void *run(void *arg)
             if (!w->ttft || !w->lat)
                 break;
         }
-        const uint64_t end = now_us();
+        const uint64_t end = sl_now_us();
         w->ttft[w->n] = (double)((w->first_us ? w->first_us : end) - w->sent_us) / 1e3;
         w->lat[w->n++] = (double)(end - w->sent_us) / 1e3;
         w->tokens += res.done.generated_tokens;
@@ -169,7 +163,7 @@ int main(int argc, char **argv)
     pthread_t *th = calloc((size_t)sh.clients, sizeof *th);
     if (!w || !th)
         return 2;
-    sh.t0 = now_us();
+    sh.t0 = sl_now_us();
     sh.t_end = sh.t0 + (uint64_t)(seconds * 1e6);
     for (int i = 0; i < sh.clients; i++) {
         w[i] = (worker){.sh = &sh, .index = i};
@@ -186,7 +180,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < SL_WERR_COUNT; k++)
             errors[k] += w[i].errors[k];
     }
-    const double secs = (double)(now_us() - sh.t0) / 1e6;
+    const double secs = (double)(sl_now_us() - sh.t0) / 1e6;
     double *ttft = malloc(sizeof(double) * (size_t)(n ? n : 1)), *lat = malloc(sizeof(double) * (size_t)(n ? n : 1));
     int j = 0;
     for (int i = 0; i < sh.clients; i++)

@@ -1,8 +1,9 @@
 /* The acceptance of the serving core's split into threads: loading,
  * verifying and warming a 620 MB image happens off the event loop and the
  * inference worker, so the tokens of the other streams (two, on another
- * name served from the same 1b image) keep coming at their pace.  A timing test: its own binary, run alone (tests/meson.build),
- * in the plain build only. */
+ * name served from the same 1b image) keep coming at their pace.  A
+ * timing test: its own binary, run alone (tests/meson.build), asserted in
+ * the plain build only. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "sl_client.h"
+#include "sl_clock.h"
 #include "test_daemon.h"
 #include "test_support.h"
 
@@ -39,18 +41,11 @@ static int spans_a_start(uint64_t end, uint64_t gap)
     return 0;
 }
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void note_token(void *ctx, const uint32_t *ids, int n, const char *text, size_t len)
 {
     (void)ids, (void)text, (void)len;
     streamer *s = ctx;
-    const uint64_t t = now_us();
+    const uint64_t t = sl_now_us();
     if (n && s->last_us && s->n < GAPS)
         s->at[s->n] = t, s->gap[s->n++] = t - s->last_us;
     if (n)
@@ -77,7 +72,7 @@ static void *stream_thread(void *arg)
         s->last_us = 0; /* the wait for a request's first token is not a gap */
         const int si = __atomic_fetch_add(&n_starts, 1, __ATOMIC_ACQ_REL);
         if (si < (int)(sizeof starts / sizeof starts[0]))
-            starts[si] = now_us();
+            starts[si] = sl_now_us();
         if (sl_client_generate(c, k, &g, note_token, s, 30000, &res, &err) || res.error) {
             snprintf(s->why, sizeof s->why, "request %llu: %s %s", (unsigned long long)k, err.msg, res.message);
             s->failures++;
@@ -125,13 +120,13 @@ Test(swap_gap, a_1b_swap_does_not_stall_the_other_streams, .timeout = 300)
         cr_assert_eq(pthread_create(&th[i], NULL, stream_thread, &st[i]), 0);
     }
     usleep(500000); /* warm */
-    const uint64_t base0 = now_us();
+    const uint64_t base0 = sl_now_us();
     usleep(5000000);
-    const uint64_t base1 = now_us();
+    const uint64_t base1 = sl_now_us();
     const int rc = ctl("swap big '%s' --force", big); /* returns once the new version is published */
-    const uint64_t swapped = now_us();
+    const uint64_t swapped = sl_now_us();
     usleep(250000); /* the loader unmaps the old version right after it publishes the new one */
-    const uint64_t end = now_us();
+    const uint64_t end = sl_now_us();
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < STREAMS; i++)
         pthread_join(th[i], NULL);
