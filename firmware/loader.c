@@ -78,7 +78,12 @@ sl_status sl_loader_start(sl_registry *r, sl_loader **out, sl_err *err)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     l->r = r;
     sl_status st = sl_mailbox_init(&l->jobs, sizeof(item), 0, err);
-    if (st || (st = sl_mailbox_init(&l->done, sizeof(sl_load_done), 1, err))) {
+    if (st) {
+        free(l);
+        return st;
+    }
+    if ((st = sl_mailbox_init(&l->done, sizeof(sl_load_done), 1, err))) {
+        sl_mailbox_destroy(&l->jobs);
         free(l);
         return st;
     }
@@ -86,7 +91,7 @@ sl_status sl_loader_start(sl_registry *r, sl_loader **out, sl_err *err)
     r->on_dead = on_dead;
     r->dead_ctx = l;
     pthread_mutex_unlock(&r->mu);
-    const int rc = pthread_create(&l->th, NULL, run, l);
+    const int rc = sl_thread_start(&l->th, run, l);
     if (rc) {
         r->on_dead = NULL;
         sl_mailbox_destroy(&l->jobs);
@@ -101,18 +106,12 @@ sl_status sl_loader_start(sl_registry *r, sl_loader **out, sl_err *err)
 
 int sl_loader_fd(const sl_loader *l) { return sl_mailbox_fd(&l->done); }
 
-void sl_loader_post(sl_loader *l, const sl_load_job *job)
+sl_status sl_loader_post(sl_loader *l, const sl_load_job *job, sl_err *err)
 {
-    if (sl_mailbox_put(&l->jobs, &(item){.job = *job})) {
-        sl_load_done d = {.job = *job, .st = SL_ENOMEM};
-        snprintf(d.msg, sizeof d.msg, "out of memory for the job");
-        if (sl_mailbox_put(&l->done, &d)) {
-            sl_log(SL_LOG_ERROR, "out of memory: a %s of %s is lost", job->kind == SL_LOAD_UNLOAD ? "unload" : "load",
-                   job->name);
-            return;
-        }
-    }
+    if (sl_mailbox_put(&l->jobs, &(item){.job = *job}))
+        return sl_err_set(err, SL_ENOMEM, "out of memory for the job");
     l->pending++;
+    return SL_OK;
 }
 
 int sl_loader_pending(const sl_loader *l) { return l->pending; }

@@ -1,4 +1,5 @@
 /* mailbox.c - queues between the daemon's threads (sl_mailbox.h). */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,18 @@ sl_status sl_mailbox_init(sl_mailbox *mb, size_t item_size, int with_eventfd, sl
     memset(mb, 0, sizeof *mb);
     mb->size = item_size;
     mb->efd = -1;
-    if (with_eventfd && (mb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+    int rc = pthread_mutex_init(&mb->mu, NULL);
+    if (rc)
+        return sl_err_set(err, SL_EIO, "pthread_mutex_init: %s", strerror(rc));
+    if ((rc = pthread_cond_init(&mb->cv, NULL))) {
+        pthread_mutex_destroy(&mb->mu);
+        return sl_err_set(err, SL_EIO, "pthread_cond_init: %s", strerror(rc));
+    }
+    if (with_eventfd && (mb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        pthread_mutex_destroy(&mb->mu);
+        pthread_cond_destroy(&mb->cv);
         return sl_err_errno(err, SL_EIO, "eventfd");
-    pthread_mutex_init(&mb->mu, NULL);
-    pthread_cond_init(&mb->cv, NULL);
+    }
     return SL_OK;
 }
 
@@ -73,6 +82,16 @@ int sl_mailbox_wait(sl_mailbox *mb, int spins)
 }
 
 int sl_mailbox_fd(const sl_mailbox *mb) { return mb->efd; }
+
+int sl_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    const int rc = pthread_create(th, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
 
 void sl_mailbox_close(sl_mailbox *mb)
 {

@@ -92,6 +92,16 @@ static void reply(sl_mgmt *m, int i, json_object *r)
     }
 }
 
+/* Reads from peer i or not: a peer waiting for an answer is not read
+ * (its next lines wait in the socket, and its EOF is seen after the
+ * answer went out). */
+static void arm(sl_mgmt *m, int i, int readable)
+{
+    struct epoll_event ev = {.events = readable ? EPOLLIN : 0, .data.u64 = m->tag0 + 1 + (uint64_t)i};
+    if (epoll_ctl(m->ep, EPOLL_CTL_MOD, m->peers[i].fd, &ev) < 0)
+        peer_close(m, i);
+}
+
 /* The peer's whole lines, in order, until one is left to answer later. */
 static void serve_lines(sl_mgmt *m, int i)
 {
@@ -111,6 +121,7 @@ static void serve_lines(sl_mgmt *m, int i)
         p->len -= used;
         if (!out) {
             p->waiting = 1;
+            arm(m, i, 0);
             return;
         }
         reply(m, i, out);
@@ -125,7 +136,10 @@ void sl_mgmt_answer(sl_mgmt *m, uint64_t token, json_object *r)
     if (p && p->fd >= 0 && p->waiting && p->serial == (uint32_t)(token >> 32)) {
         p->waiting = 0;
         reply(m, i, r);
-        serve_lines(m, i);
+        if (p->fd >= 0)
+            arm(m, i, 1);
+        if (p->fd >= 0)
+            serve_lines(m, i);
     }
     json_object_put(r);
 }
@@ -161,9 +175,9 @@ void sl_mgmt_event(sl_mgmt *m, uint64_t tag, uint32_t events)
     peer *p = &m->peers[i];
     (void)events;
     for (;;) {
+        if (p->waiting)
+            return; /* read on once its answer is out */
         if (p->len == sizeof p->buf) { /* a line past the limit */
-            if (p->waiting)
-                return; /* read on once its answer is out */
             json_object *out = sl_mgmt_reply_error("request line over 64 KiB");
             reply(m, i, out);
             json_object_put(out);

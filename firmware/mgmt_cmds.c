@@ -54,7 +54,9 @@ json_object *sl_daemon_mgmt(void *ctx, const sl_mgmt_req *q, uint64_t token)
                      .force = q->force, .token = token};
     snprintf(j.name, sizeof j.name, "%s", q->name);
     snprintf(j.image, sizeof j.image, "%s", q->image ? q->image : "");
-    sl_loader_post(d->loader, &j);
+    sl_err err = {0};
+    if (sl_loader_post(d->loader, &j, &err))
+        return sl_mgmt_reply_end(NULL, err.msg);
     return NULL;
 }
 
@@ -134,7 +136,9 @@ void sl_daemon_reload(sl_daemon *d)
     sl_registry_set_cfg(&d->reg, &ec, &sc); /* before the jobs: they load with it */
     for (int i = 0; i < k; i++) {
         jobs[i].token = TOKEN_RELOAD;
-        sl_loader_post(d->loader, &jobs[i]);
+        sl_err err = {0};
+        if (sl_loader_post(d->loader, &jobs[i], &err))
+            sl_log(SL_LOG_ERROR, "reload: %s: %s", jobs[i].name, err.msg);
     }
     /* the strings point into the parsed file: only the values that stay in use are kept */
     d->cfg.threads = c.threads, d->cfg.max_seqs = c.max_seqs, d->cfg.ctx = c.ctx, d->cfg.max_queue = c.max_queue;

@@ -33,7 +33,8 @@ typedef struct sl_loader sl_loader;
 /* Starts the thread; it becomes r's on_dead. */
 sl_status sl_loader_start(sl_registry *r, sl_loader **out, sl_err *err);
 int sl_loader_fd(const sl_loader *l);
-void sl_loader_post(sl_loader *l, const sl_load_job *job);
+/* Queues a job; its outcome comes back through sl_loader_take. */
+sl_status sl_loader_post(sl_loader *l, const sl_load_job *job, sl_err *err);
 /* Jobs posted and not yet taken back as done. */
 int sl_loader_pending(const sl_loader *l);
 /* The finished jobs, oldest first; valid until the next call. */

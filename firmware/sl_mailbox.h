@@ -42,6 +42,11 @@ int sl_mailbox_wait(sl_mailbox *mb, int spins);
 int sl_mailbox_fd(const sl_mailbox *mb);
 /* Wakes the consumer for good. */
 void sl_mailbox_close(sl_mailbox *mb);
+/* Starts a thread of the daemon's with every signal blocked in it: the
+ * event loop alone takes SIGTERM, SIGINT and SIGHUP (its epoll_wait is
+ * what they interrupt).  Returns pthread_create's error number. */
+int sl_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
+
 /* Frees the queue (items holding memory are the caller's to free first). */
 void sl_mailbox_destroy(sl_mailbox *mb);
 

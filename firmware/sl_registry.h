@@ -10,7 +10,9 @@
  *
  * Threads: loading is slow (seconds for a large image) and runs on the
  * daemon's loader thread; lookups run on the event loop; schedulers are
- * stepped by the inference worker.  The name table is under a mutex; a
+ * stepped by the inference worker.  The name table is under a mutex (held
+ * only to copy a few hundred bytes, so the low-priority loader inside it
+ * delays the worker or the loop by a scheduler tick at most); a
  * version lives while it is referenced: by the name table while it is
  * current, and by every request on it.  When the last reference goes,
  * on_dead is called (from whichever thread dropped it) and the loader

@@ -168,11 +168,6 @@ static int read_settings(int argc, char **argv, sl_config *cfg_out, const char *
         usage(stderr);
         return 2;
     }
-    if (sl_config_check(&cfg, &cerr)) {
-        fprintf(stderr, "sluiced: %s\n", cerr.msg);
-        usage(stderr);
-        return 2;
-    }
     if (cfg.require_mac && !cfg.n_keys) {
         fprintf(stderr, "sluiced: --require-mac without any --key\n");
         return 2;
@@ -333,7 +328,7 @@ int main(int argc, char **argv)
                 sl_mgmt_event(d.mgmt, tag, evs[i].events);
         }
         sl_tcp_reap(d.tcp, rx);
-        if (g_reload) {
+        if (g_reload && !sl_loader_pending(d.loader)) { /* after what is queued: its plan reads the registry */
             g_reload = 0;
             sl_daemon_reload(&d);
         }

@@ -1,5 +1,6 @@
 /* worker.c - the inference worker (sl_worker.h). */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "sl_log.h"
@@ -38,22 +39,45 @@ static void free_events(sl_vec *v)
     v->n = 0;
 }
 
-static void free_cmds(sl_vec *v)
+static void free_cmds(sl_worker *w, sl_vec *v)
 {
     cmd *c = v->p;
     for (size_t i = 0; i < v->n; i++)
-        if (!c[i].cancel)
+        if (c[i].cancel)
+            sl_registry_release(w->r, c[i].v);
+        else
             free((void *)c[i].q.prompt);
     v->n = 0;
+}
+
+/* An event to the loop: every request's last one must get there (the
+ * loop drains on them), so out of memory waits and tries again. */
+static void send_event(sl_worker *w, const sl_work_event *e)
+{
+    for (int tries = 0; sl_mailbox_put(&w->events, e); tries++) {
+        if (!tries)
+            sl_log(SL_LOG_ERROR, "out of memory for an event of request %llu: retrying", (unsigned long long)e->ev.id);
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+}
+
+/* This turn's events to the loop, in order. */
+static void flush_local(sl_worker *w)
+{
+    const sl_work_event *e = w->local.p;
+    for (size_t i = 0; i < w->local.n; i++)
+        send_event(w, &e[i]);
+    w->local.n = 0;
 }
 
 void sl_worker_sched_event(void *ctx, const sl_sched_event *ev)
 {
     sl_worker *w = ctx;
     const sl_work_event we = {.v = w->cur, .ev = *ev};
-    if (sl_vec_push(&w->local, &we, sizeof we))
-        sl_log(SL_LOG_ERROR, "out of memory for an event of request %llu: its client waits for its deadline",
-               (unsigned long long)ev->id);
+    if (sl_vec_push(&w->local, &we, sizeof we)) { /* no room to hold it: what came before it goes first */
+        flush_local(w);
+        send_event(w, &we);
+    }
 }
 
 sl_status sl_worker_new(sl_worker **out, sl_err *err)
@@ -63,7 +87,12 @@ sl_status sl_worker_new(sl_worker **out, sl_err *err)
     if (!w)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     sl_status st = sl_mailbox_init(&w->cmds, sizeof(cmd), 0, err);
-    if (st || (st = sl_mailbox_init(&w->events, sizeof(sl_work_event), 1, err))) {
+    if (st) {
+        free(w);
+        return st;
+    }
+    if ((st = sl_mailbox_init(&w->events, sizeof(sl_work_event), 1, err))) {
+        sl_mailbox_destroy(&w->cmds);
         free(w);
         return st;
     }
@@ -80,15 +109,18 @@ void sl_worker_submit(sl_worker *w, sl_version *v, sl_sched_req *q)
     if (!sl_mailbox_put(&w->cmds, &(cmd){.v = v, .q = *q}))
         return;
     free((void *)q->prompt); /* refused as the scheduler would refuse it, out of memory */
-    const sl_work_event e = {.v = v, .ev = {.kind = SL_SCHED_FAILED, .id = q->id}, .refused = SL_ENOMEM};
-    if (sl_mailbox_put(&w->events, &e))
-        sl_log(SL_LOG_ERROR, "out of memory: request %llu is lost", (unsigned long long)q->id);
+    send_event(w, &(sl_work_event){.v = v, .ev = {.kind = SL_SCHED_FAILED, .id = q->id}, .refused = SL_ENOMEM});
 }
 
 void sl_worker_cancel(sl_worker *w, sl_version *v, uint64_t id)
 {
-    if (sl_mailbox_put(&w->cmds, &(cmd){.cancel = 1, .v = v, .q = {.id = id}}))
+    /* a reference of its own: the request's may go (its DONE was on the
+     * way) before the worker reads this */
+    atomic_fetch_add(&v->refs, 1);
+    if (sl_mailbox_put(&w->cmds, &(cmd){.cancel = 1, .v = v, .q = {.id = id}})) {
+        sl_registry_release(w->r, v);
         sl_log(SL_LOG_ERROR, "out of memory: request %llu runs to its end uncancelled", (unsigned long long)id);
+    }
 }
 
 static void apply(sl_worker *w, cmd *c)
@@ -96,6 +128,7 @@ static void apply(sl_worker *w, cmd *c)
     w->cur = c->v;
     if (c->cancel) {
         sl_sched_cancel(c->v->s, c->q.id); /* not found: it ended, its last event is on its way */
+        sl_registry_release(w->r, c->v);
         return;
     }
     sl_err err = {0};
@@ -103,10 +136,12 @@ static void apply(sl_worker *w, cmd *c)
     free((void *)c->q.prompt);
     c->q.prompt = NULL;
     if (st) {
-        sl_work_event e = {.v = c->v, .ev = {.kind = SL_SCHED_FAILED, .id = c->q.id}, .refused = st,
-                           .why = strdup(err.msg)};
-        if (sl_vec_push(&w->local, &e, sizeof e))
-            free(e.why);
+        const sl_work_event e = {.v = c->v, .ev = {.kind = SL_SCHED_FAILED, .id = c->q.id}, .refused = st,
+                                 .why = strdup(err.msg)};
+        if (sl_vec_push(&w->local, &e, sizeof e)) {
+            flush_local(w);
+            send_event(w, &e);
+        }
         return;
     }
     for (int i = 0; i < w->n_active; i++)
@@ -155,19 +190,12 @@ static void *run(void *arg)
             apply(w, &c[i]);
         mine.n = 0;
         step_all(w);
-        const sl_work_event *e = w->local.p;
-        for (size_t i = 0; i < w->local.n; i++)
-            if (sl_mailbox_put(&w->events, &e[i])) {
-                sl_log(SL_LOG_ERROR, "out of memory for events: request %llu's client waits for its deadline",
-                       (unsigned long long)e[i].ev.id);
-                free(e[i].why);
-            }
-        w->local.n = 0;
+        flush_local(w);
         if (!w->n_active && sl_mailbox_wait(&w->cmds, SPIN_ROUNDS))
             break;
     }
     sl_mailbox_take(&w->cmds, &mine);
-    free_cmds(&mine);
+    free_cmds(w, &mine);
     free(mine.p);
     return NULL;
 }
@@ -175,7 +203,7 @@ static void *run(void *arg)
 sl_status sl_worker_start(sl_worker *w, sl_registry *r, sl_err *err)
 {
     w->r = r;
-    const int rc = pthread_create(&w->th, NULL, run, w);
+    const int rc = sl_thread_start(&w->th, run, w);
     if (rc)
         return sl_err_set(err, SL_EIO, "cannot start the inference worker: %s", strerror(rc));
     w->started = 1;
@@ -206,7 +234,7 @@ void sl_worker_free(sl_worker *w)
         pthread_join(w->th, NULL);
     sl_vec rest = {0};
     sl_mailbox_take(&w->cmds, &rest);
-    free_cmds(&rest);
+    free_cmds(w, &rest);
     free(rest.p);
     rest = (sl_vec){0};
     sl_mailbox_take(&w->events, &rest);
