@@ -71,6 +71,7 @@ static void version_free(sl_registry *r, sl_version *v)
     sl_engine_destroy(v->e);
     sl_model_close(v->m);
     pthread_mutex_lock(&r->mu);
+    pthread_mutex_destroy(&v->stats_mu);
     memset(v, 0, sizeof *v);
     pthread_mutex_unlock(&r->mu);
 }
@@ -135,6 +136,7 @@ sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, 
     char old_image_buf[sizeof v->image];
     if (v) {
         memset(v, 0, sizeof *v);
+        pthread_mutex_init(&v->stats_mu, NULL);
         v->used = true;
         if (replace) {
             old_hash = r->v[r->cur[slot]].tok_hash;
@@ -260,14 +262,16 @@ void sl_registry_collect(sl_registry *r)
     }
 }
 
-static void info_of(const sl_version *v, sl_version_info *o)
+static void info_of(sl_version *v, sl_version_info *o)
 {
     memcpy(o->name, v->name, sizeof o->name);
     o->number = v->number;
     memcpy(o->image, v->image, sizeof o->image);
     memcpy(o->checksum, v->checksum, sizeof o->checksum);
     o->retired = v->retired;
+    pthread_mutex_lock(&v->stats_mu);
     o->stats = v->stats;
+    pthread_mutex_unlock(&v->stats_mu);
 }
 
 int sl_registry_list(sl_registry *r, sl_version_info *out, int max, bool current_only)
@@ -304,11 +308,12 @@ bool sl_registry_serves(sl_registry *r, const char *name, const char *image)
 
 void sl_registry_note_stats(sl_registry *r, sl_version *v)
 {
+    (void)r;
     sl_sched_stats st;
     sl_sched_get_stats(v->s, &st);
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&v->stats_mu);
     v->stats = st;
-    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&v->stats_mu);
 }
 
 void sl_registry_free(sl_registry *r)

@@ -47,7 +47,8 @@ typedef struct sl_version {
     sl_sched *s;       /* the inference worker's alone */
     atomic_int refs;
     uint64_t loaded_us;
-    sl_sched_stats stats; /* the scheduler's, as of its last step (under the registry's mutex) */
+    pthread_mutex_t stats_mu; /* the worker's own lock for stats: it never waits on the loader's */
+    sl_sched_stats stats;     /* the scheduler's, as of its last step */
 } sl_version;
 
 /* A version as the management socket and the metrics show it. */
