@@ -30,9 +30,18 @@ typedef struct conn {
 struct sl_tcp {
     sl_transport t; /* first: the transport's send finds its connections */
     int lsn, ep, max_conns, refusing;
+    int n_dead; /* marked dead and not yet reaped: the reap each loop turn looks only when some are */
     uint64_t tag0, serials;
     conn *conns;
 };
+
+static void kill_conn(sl_tcp *t, conn *c)
+{
+    if (!c->dead) {
+        c->dead = 1;
+        t->n_dead++;
+    }
+}
 
 static conn *conn_of(sl_tcp *t, const sl_peer *p)
 {
@@ -51,7 +60,7 @@ static void set_out(sl_tcp *t, int ci, int want)
     if (epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
         c->want_out = want;
     else
-        c->dead = 1;
+        kill_conn(t, c);
 }
 
 /* Writes what is queued; what the socket does not take waits for EPOLLOUT. */
@@ -64,7 +73,7 @@ static void flush(sl_tcp *t, int ci)
             memmove(c->out, c->out + w, c->out_len - (size_t)w);
             c->out_len -= (size_t)w;
         } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            c->dead = 1;
+            kill_conn(t, c);
             return;
         }
     }
@@ -79,11 +88,11 @@ static void tcp_send(sl_transport *tr, const sl_peer *to, const uint8_t *msg, si
         return;
     if (c->out_len + n > OUT_MAX) {
         snprintf(c->why, sizeof c->why, "%zu bytes behind", c->out_len);
-        c->dead = 1;
+        kill_conn(t, c);
         return;
     }
     if (sl_grow((void **)&c->out, &c->out_cap, c->out_len + n, 65536)) {
-        c->dead = 1;
+        kill_conn(t, c);
         return;
     }
     memcpy(c->out + c->out_len, msg, n);
@@ -161,12 +170,12 @@ static void read_conn(sl_tcp *t, int ci, const sl_rx *rx)
     const sl_peer p = peer_of(t, ci);
     while (!c->dead) {
         if (!c->in && !(c->in = malloc(IN_MAX))) {
-            c->dead = 1;
+            kill_conn(t, c);
             return;
         }
         const ssize_t r = read(c->fd, c->in + c->in_len, IN_MAX - c->in_len);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            c->dead = 1;
+            kill_conn(t, c);
             return;
         }
         if (r < 0)
@@ -178,7 +187,7 @@ static void read_conn(sl_tcp *t, int ci, const sl_rx *rx)
             sl_err err = {0};
             if (sl_wire_peek(c->in + off, c->in_len - off, &fl, &err) != SL_OK) {
                 rx->lost(rx->ctx, &t->t, &p, err.msg);
-                c->dead = 1;
+                kill_conn(t, c);
                 return;
             }
             if (!fl || fl > c->in_len - off)
@@ -216,12 +225,13 @@ static void conn_close(sl_tcp *t, int ci)
 
 void sl_tcp_reap(sl_tcp *t, const sl_rx *rx)
 {
-    for (int i = 0; i < t->max_conns; i++)
+    for (int i = 0; t->n_dead && i < t->max_conns; i++)
         if (t->conns[i].fd >= 0 && t->conns[i].dead) {
             const sl_peer p = peer_of(t, i);
             char why[sizeof t->conns[i].why];
             memcpy(why, t->conns[i].why, sizeof why);
             conn_close(t, i);
+            t->n_dead--;
             if (rx)
                 rx->gone(rx->ctx, &p, why[0] ? why : NULL);
         }

@@ -36,8 +36,6 @@ void sl_registry_set_cfg(sl_registry *r, const sl_engine_cfg *ec, const sl_sched
     pthread_mutex_unlock(&r->mu);
 }
 
-bool sl_registry_name_ok(const char *name, size_t len) { return sl_wire_model_name_ok(name, len); }
-
 /* Under r->mu. */
 static int slot_of(const sl_registry *r, const char *name, size_t len)
 {
@@ -115,7 +113,7 @@ static uint64_t mem_available(void)
 sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, bool replace, bool force, sl_err *err)
 {
     const size_t nl = strlen(name);
-    if (!sl_registry_name_ok(name, nl))
+    if (!sl_wire_model_name_ok(name, nl))
         return sl_err_set(err, SL_EINVAL, "model name '%.64s': 1..64 bytes of A-Z a-z 0-9 . _ -", name);
     /* checks and a slot under the lock; the slow work outside it */
     pthread_mutex_lock(&r->mu);
@@ -297,22 +295,10 @@ void sl_registry_counts(sl_registry *r, int *models, uint64_t *swaps, uint64_t *
     pthread_mutex_unlock(&r->mu);
 }
 
-bool sl_registry_serves(sl_registry *r, const char *name, const char *image)
+void sl_registry_note_stats(sl_version *v, const sl_sched_stats *st)
 {
-    pthread_mutex_lock(&r->mu);
-    const int s = slot_of(r, name, strlen(name));
-    const bool yes = s >= 0 && !strcmp(r->v[r->cur[s]].image, image);
-    pthread_mutex_unlock(&r->mu);
-    return yes;
-}
-
-void sl_registry_note_stats(sl_registry *r, sl_version *v)
-{
-    (void)r;
-    sl_sched_stats st;
-    sl_sched_get_stats(v->s, &st);
     pthread_mutex_lock(&v->stats_mu);
-    v->stats = st;
+    v->stats = *st;
     pthread_mutex_unlock(&v->stats_mu);
 }
 

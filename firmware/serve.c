@@ -458,42 +458,37 @@ static void generate(sl_serve *s, sl_transport *t, const sl_peer *p, const sl_wi
     sl_worker_submit(s->w, v, &q); /* the prompt is the worker's now */
 }
 
+/* A message that is refused whole: an ERROR to its request id when its
+ * header is ours, else dropped and counted, never answered. */
+static void refuse(sl_serve *s, sl_transport *t, const sl_peer *p, const uint8_t *b, size_t n, int code,
+                   const char *why)
+{
+    sl_wire_header h;
+    if (sl_wire_peek_header(b, n, &h, NULL) == SL_OK)
+        reply_error(s, t, p, h.request_id, code, why);
+    else
+        s->st.dropped++, s->st.errors++;
+}
+
 static void on_msg(void *ctx, sl_transport *t, const sl_peer *p, const uint8_t *b, size_t n)
 {
     sl_serve *s = ctx;
     sl_wire_msg m;
     sl_err err = {0};
-    if (t->datagram) {
-        sl_client *c = sl_clients_get(&s->clients, p, sl_now_us());
-        if (c) {
-            c->in += n;
-            sl_clients_heard(&s->clients, c, sl_now_us());
-        }
+    sl_client *c = NULL; /* a datagram source's */
+    if (t->datagram && (c = sl_clients_get(&s->clients, p, sl_now_us()))) {
+        c->in += n;
+        sl_clients_heard(&s->clients, c, c->seen_us);
     }
-    sl_wire_header h;
-    const int ours = sl_wire_peek_header(b, n, &h, NULL) == SL_OK; /* else: dropped, counted, never answered */
     if (n > t->max_request) {
         char why[64];
         snprintf(why, sizeof why, "over %zu bytes: send it over TCP", t->max_request);
-        if (ours)
-            reply_error(s, t, p, h.request_id, SL_WERR_TOO_LARGE, why);
-        else
-            s->st.dropped++, s->st.errors++;
-        return;
+        return refuse(s, t, p, b, n, SL_WERR_TOO_LARGE, why);
     }
-    if (sl_wire_decode(b, n, &m, &err) != SL_OK) {
-        if (ours)
-            reply_error(s, t, p, h.request_id, SL_WERR_BAD_REQUEST, err.msg);
-        else
-            s->st.dropped++, s->st.errors++;
-        return;
-    }
-    if (t->datagram && m.h.type == SL_WIRE_GENERATE && (m.h.flags & SL_WIRE_F_COOKIE) &&
-        m.u.gen.cookie == cookie_of(s, p)) {
-        sl_client *c = sl_clients_get(&s->clients, p, sl_now_us());
-        if (c)
-            c->verified = 1;
-    }
+    if (sl_wire_decode(b, n, &m, &err) != SL_OK)
+        return refuse(s, t, p, b, n, SL_WERR_BAD_REQUEST, err.msg);
+    if (c && m.h.type == SL_WIRE_GENERATE && (m.h.flags & SL_WIRE_F_COOKIE) && m.u.gen.cookie == cookie_of(s, p))
+        c->verified = 1;
     switch (m.h.type) {
     case SL_WIRE_GENERATE: generate(s, t, p, &m, b); break;
     case SL_WIRE_CANCEL: {

@@ -79,8 +79,6 @@ sl_status sl_registry_init(sl_registry *r, const sl_engine_cfg *ec, const sl_sch
                            sl_err *err);
 /* The engine and scheduler settings of versions loaded from now on. */
 void sl_registry_set_cfg(sl_registry *r, const sl_engine_cfg *ec, const sl_sched_cfg *sc);
-/* Whether a model name is well formed (1..64 of A-Z a-z 0-9 . _ -). */
-bool sl_registry_name_ok(const char *name, size_t len);
 /* load: a new name; swap: a new version of a loaded name (replace 0/1).
  * Slow: call it from the loader thread (or before serving starts). */
 sl_status sl_registry_load(sl_registry *r, const char *name, const char *image, bool replace, bool force, sl_err *err);
@@ -95,10 +93,8 @@ void sl_registry_collect(sl_registry *r);
 int sl_registry_list(sl_registry *r, sl_version_info *out, int max, bool current_only);
 /* Names served now; swaps published and refused. */
 void sl_registry_counts(sl_registry *r, int *models, uint64_t *swaps, uint64_t *swaps_failed);
-/* Whether name serves image now. */
-bool sl_registry_serves(sl_registry *r, const char *name, const char *image);
-/* The inference worker's note of a scheduler's state after a step. */
-void sl_registry_note_stats(sl_registry *r, sl_version *v);
+/* The inference worker's note of v's scheduler state after a step. */
+void sl_registry_note_stats(sl_version *v, const sl_sched_stats *st);
 /* Frees everything: no thread may use the registry any more. */
 void sl_registry_free(sl_registry *r);
 

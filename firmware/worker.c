@@ -166,7 +166,7 @@ static void step_all(sl_worker *w)
         if (sl_sched_step(v->s, &active, &err))
             sl_log(SL_LOG_ERROR, "%s %s: %s", v->name, v->image, err.msg);
         sl_sched_get_stats(v->s, &after);
-        sl_registry_note_stats(w->r, v);
+        sl_registry_note_stats(v, &after);
         if (after.steps > before.steps) {
             pthread_mutex_lock(&w->hist_mu);
             sl_hist_observe(&w->batch, (double)(after.batch_tokens - before.batch_tokens));
